@@ -1,0 +1,3 @@
+"""tbvar: score genetic variants with TBiNet."""
+
+__version__ = "0.1.0"

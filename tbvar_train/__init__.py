@@ -1,0 +1,1 @@
+"""tbvar-train: training and evaluation of TBiNet models (GPU-oriented; imports tbvar)."""
