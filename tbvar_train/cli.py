@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-SUBCOMMAND_MODULES: tuple[str, ...] = ()
+SUBCOMMAND_MODULES: tuple[str, ...] = ("tbvar_train.fit_cli", "tbvar_train.evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:
