@@ -189,6 +189,9 @@ class _Trainer:
         self.amp_dtype = _AMP_DTYPES[self.precision]
         self.train_split = ShardSplit(options.data, "train")
         valid_split = ShardSplit(options.data, "valid")
+        if len(valid_split) == 0:
+            raise ValueError(f"{options.data}: the valid split is empty (needed for early "
+                             "stopping and for choosing the best epoch)")
         meta = self.meta = self.train_split.meta
         self.config = make_config(options.arch, meta["sequence_length"], meta["n_tasks"],
                                   options.model_config)
@@ -360,7 +363,11 @@ def fit(options: FitOptions) -> dict[str, Any]:
         trainer = _Trainer(options, env)
         if env.main:
             trainer.out.mkdir(parents=True, exist_ok=True)
-        if options.resume and trainer.checkpoint_path.exists():
+        found = options.resume and trainer.checkpoint_path.exists()
+        if _all_reduce([float(found)], env)[0] not in (0, env.world_size):
+            raise ValueError(f"{trainer.checkpoint_path} is visible to some ranks only; "
+                             "--out must be on a file system shared by all nodes")
+        if found:
             trainer.restore()
         model: nn.Module = trainer.model
         if env.world_size > 1:
