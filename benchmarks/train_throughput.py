@@ -24,7 +24,7 @@ import torch
 
 from tbvar.model import TBiNet, TBiNetConfig
 from tbvar_train.dataset import ShardLoader, ShardSplit
-from tbvar_train.fit import resolve_device, train_step
+from tbvar_train.fit import make_optimizer, resolve_device, train_step
 
 DEEPSEA_EPOCH = 4_400_000
 TARGET_SECONDS = 600
@@ -77,8 +77,7 @@ def measure(config: dict, split: ShardSplit, device: torch.device, warmup: int,
     torch.manual_seed(0)
     model = TBiNet(TBiNetConfig(recurrent_activation=config["recurrent_activation"])).to(device)
     model.train()
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad],
-                                 lr=1e-3, eps=1e-7)
+    optimizer = make_optimizer(model, 1e-3, device)
     amp = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[config["precision"]]
     scaler = torch.amp.GradScaler("cuda") if config["precision"] == "fp16" else None
     loader = ShardLoader(split, config["batch_size"], shuffle=True, device=device,
@@ -119,6 +118,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="configuration names to run")
     args = parser.parse_args()
     device = resolve_device(args.device)
+    torch.backends.cudnn.benchmark = device.type == "cuda"  # as tbvar-train fit does
     quick_steps, full_steps = (2, 30) if device.type == "cpu" else (10, 50)
     steps = args.steps or (quick_steps if args.quick else full_steps)
     warmup = 1 if args.quick else 3
