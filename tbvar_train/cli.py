@@ -10,7 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-SUBCOMMAND_MODULES: tuple[str, ...] = ()
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "tbvar_train.deepsea", "tbvar_train.fetch", "tbvar_train.prepare", "tbvar_train.simulate",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
