@@ -31,9 +31,14 @@ import pandas as pd
 from tbvar_train.motifs import Motif, bundled_meme_path, find_motif, read_meme
 from tbvar_train.shards import ShardWriter, file_provenance
 
-DEFAULT_MOTIFS = ("CTCF", "GATA1", "FOXA1", "Spi1", "CEBPB", "HNF4A", "REST", "Nrf1", "Yy1",
-                  "TP53", "MAX", "NFYA")
-DEFAULT_GRAMMAR = (("SOX2", "POU5F1"), ("JUN", "Runx1"), ("TFAP2A", "ZNF143"))
+#: Motif-task defaults: well-known TFs whose JASPAR matrices carry >= 14 bits, so chance
+#: matches in 1 kb of uniform background are rare (a 10-bit motif such as GATA1's would occur
+#: about twice per kb by chance and make planted truth unlearnable).
+DEFAULT_MOTIFS = ("CTCF", "REST", "ZNF143", "ESR1", "NR3C1", "HNF1A", "RFX1", "TP53", "Spi1",
+                  "Nrf1", "HSF1", "GFI1")
+#: Grammar-task defaults (anchor, partner): SRF + the ETS factor ELK1 (ternary complex),
+#: NF-kB + IRF4, TP63 + THAP11.
+DEFAULT_GRAMMAR = (("SRF", "ELK1"), ("NFKB1", "IRF4"), ("TP63", "Thap11"))
 SITE_COLUMNS = ["seq", "start", "end", "strand", "motif_id", "motif_name", "task", "role"]
 CHUNK = 4096
 

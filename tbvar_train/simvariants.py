@@ -6,7 +6,9 @@
 * **control** variant: as many random SNVs at least ``min_distance`` bp from every planted
   site (decoys included), inside the simulated sequence so their windows see the same context.
 
-``destroys_motif`` in the truth table is 1 for destroying and 0 for control variants.
+``destroys_motif`` in the truth table is 1 for destroying and 0 for control variants;
+``distance_to_site`` is the distance (bp) to the nearest planted site on the same contig (0
+inside a site, -1 when the contig has none).
 """
 
 from __future__ import annotations
@@ -101,8 +103,14 @@ def motif_variants(codes: Mapping[str, np.ndarray], sites: pd.DataFrame,
         "destroys_motif": 0, "task": -1, "motif_id": ".", "motif_name": ".",
         "site_start": -1, "site_end": -1, "strand": "."})
     table = pd.concat([destroy, control], ignore_index=True)
-    glob = table["contig"].map(base).to_numpy() + table["pos0"].to_numpy()
-    table["distance_to_site"] = _distance(glob, glob_start, glob_end)
+    table["distance_to_site"] = -1  # no planted site on the contig
+    by_contig = dict(list(sites.sort_values("start").groupby("contig")))
+    for contig, index in table.groupby("contig").groups.items():
+        if contig in by_contig:
+            own = by_contig[contig]
+            table.loc[index, "distance_to_site"] = _distance(
+                table.loc[index, "pos0"].to_numpy(), own["start"].to_numpy(),
+                own["end"].to_numpy())
     table["contig_order"] = table["contig"].map({c: i for i, c in enumerate(contigs)})
     table = table.sort_values(["contig_order", "pos0"], kind="stable").reset_index(drop=True)
     table["pos"] = table["pos0"] + 1
