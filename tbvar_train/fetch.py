@@ -71,15 +71,26 @@ def _download_once(url: str, part: Path, progress: bool) -> None:
         raise ConnectionError(f"received {size} of {total} bytes")
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def download(url: str, dest: str | os.PathLike[str], sha256: str | None = None,
              retries: int = 3, progress: bool = True) -> Path:
     """Download ``url`` to ``dest`` via ``dest.part`` with resume; returns ``dest``.
 
     Interrupted transfers are resumed up to ``retries`` times (and on a later call). A sha256
-    mismatch removes the partial file and raises :class:`FetchError`.
+    mismatch removes the partial file and raises :class:`FetchError`. An existing complete
+    ``dest`` (matching ``sha256`` when given) is not downloaded again.
     """
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
+    if dest.is_file() and (not sha256 or _sha256(dest) == sha256.lower()):
+        return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(retries + 1):
         try:
@@ -97,14 +108,11 @@ def download(url: str, dest: str | os.PathLike[str], sha256: str | None = None,
                 raise FetchError(f"{url}: download interrupted at {have} bytes ({exc}); run "
                                  f"again to resume from {part}") from None
     if sha256:
-        digest = hashlib.sha256()
-        with open(part, "rb") as handle:
-            for block in iter(lambda: handle.read(BLOCK), b""):
-                digest.update(block)
-        if digest.hexdigest() != sha256.lower():
+        digest = _sha256(part)
+        if digest != sha256.lower():
             part.unlink()
-            raise FetchError(f"{url}: sha256 {digest.hexdigest()} does not match the expected "
-                             f"{sha256}; the partial file was removed")
+            raise FetchError(f"{url}: sha256 {digest} does not match the expected {sha256}; "
+                             "the partial file was removed")
     os.replace(part, dest)
     return dest
 

@@ -174,12 +174,15 @@ def prepare_dataset(genome_path: str | os.PathLike[str], table_path: str | os.Pa
     for contig in [valid_contig, *test_contigs]:
         if contig is not None and contig not in contigs:
             raise ValueError(f"held-out contig {contig} is not among --chroms")
+    if valid_contig in test_contigs:
+        raise ValueError(f"{valid_contig} cannot be both the validation and a test contig")
     peaks: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {
         c: [(np.empty(0, np.int64), np.empty(0, np.int64))] * len(table) for c in contigs}
     unknown = 0
     for j, path in enumerate(table["path"]):
         frame = read_peaks(path)
-        mapped = frame["chrom"].map(lambda name: genome.resolve(str(name)))
+        names = {name: genome.resolve(str(name)) for name in frame["chrom"].unique()}
+        mapped = frame["chrom"].map(names)
         unknown += int(mapped.isna().sum())
         for contig, group in frame.groupby(mapped, sort=False):
             if contig in peaks:

@@ -175,3 +175,12 @@ def test_offline_message_cli(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 1 and "\n" not in err
     assert "cannot connect" in err and "offline" in err
+
+
+def test_completed_archive_is_not_downloaded_again(tmp_path):
+    payload = make_tarball(BUNDLE)
+    (tmp_path / "a.tgz").write_bytes(payload)
+    with Server(payload) as server:
+        download(server.url, tmp_path / "a.tgz", sha256=hashlib.sha256(payload).hexdigest(),
+                 progress=False)
+        assert server.requests == []
