@@ -1,0 +1,38 @@
+"""``tbvar`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tbvar import __version__, model_cli, score_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``tbvar`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="tbvar", description="Score genetic variants with TBiNet (Park et al. 2020).")
+    parser.add_argument("--version", action="version", version=f"tbvar {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    score_cli.register(subparsers)
+    model_cli.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``tbvar``: errors become one line on stderr and exit status 1."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("tbvar: interrupted; no partial output was left", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"tbvar: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
