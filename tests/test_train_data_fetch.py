@@ -184,3 +184,12 @@ def test_completed_archive_is_not_downloaded_again(tmp_path):
         download(server.url, tmp_path / "a.tgz", sha256=hashlib.sha256(payload).hexdigest(),
                  progress=False)
         assert server.requests == []
+
+
+def test_complete_partial_file_is_finished_via_416(tmp_path):
+    payload = make_tarball(BUNDLE)
+    (tmp_path / "a.tgz.part").write_bytes(payload)
+    with Server(payload) as server:
+        download(server.url, tmp_path / "a.tgz", progress=False)
+        assert server.requests == [f"bytes={len(payload)}-"]
+    assert (tmp_path / "a.tgz").read_bytes() == payload
