@@ -108,21 +108,27 @@ def simulate_sequences(tasks: list[Task], n: int, length: int, rng: np.random.Ge
 
     Sites have columns ``seq, start, end, strand, motif_id, motif_name, task, role`` with
     0-based half-open positions in the sequence; ``role`` is ``motif``, ``anchor``,
-    ``partner``, ``decoy_anchor`` or ``decoy_partner``.
+    ``partner``, ``decoy_anchor`` or ``decoy_partner``. Each element is drawn with
+    probability ``p_motif``; when a short sequence draws more elements than it has slots, the
+    surplus (in task order) is not planted — labels follow what was planted.
     """
     elements = _elements(tasks)
     slot = max(_element_width(tasks[j], kind, ms) for j, kind, ms in elements)
     n_slots = length // slot
-    if n_slots < len(elements):
-        raise ValueError(f"sequence length {length} fits {n_slots} slots of {slot} bp but "
-                         f"{len(elements)} motif elements must fit; use fewer tasks")
+    if n_slots < 1:
+        raise ValueError(f"sequence length {length} is shorter than the widest motif "
+                         f"element ({slot} bp)")
     x = rng.integers(0, 4, size=(n, length), dtype=np.uint8)
     slots = np.argsort(rng.random((n, n_slots)), axis=1)
+    present = rng.random((n, len(elements))) < p_motif
+    rank = np.cumsum(present, axis=1) - 1  # k-th present element of its sequence
+    planted = present & (rank < n_slots)
     sites = []
     for e, (j, kind, members) in enumerate(elements):
-        rows = np.flatnonzero(rng.random(n) < p_motif)
+        rows = np.flatnonzero(planted[:, e])
         width = _element_width(tasks[j], kind, members)
-        origin = slots[rows, e] * slot + rng.integers(0, slot - width + 1, size=len(rows))
+        origin = (slots[rows, rank[rows, e]] * slot
+                  + rng.integers(0, slot - width + 1, size=len(rows)))
         minus = rng.random(len(rows)) < 0.5
         offsets = [np.zeros(len(rows), dtype=np.int64)]
         if kind == "pair":

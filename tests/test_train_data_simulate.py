@@ -225,3 +225,18 @@ def test_planted_truth_is_recoverable_by_a_pwm_scan(tmp_path):
         best = np.maximum(task.motif.log_odds(windows),
                           task.motif.log_odds(3 - windows[..., ::-1])).max(axis=1)
         assert roc_auc_score(y[:, j], best) > 0.95, task.target
+
+
+def test_short_sequences_plant_what_fits():
+    tasks = default_tasks(MOTIFS, 6, 1)  # 5 motifs + pair + 2 decoys = 8 elements
+    x, sites = simulate_sequences(tasks, 300, 120, np.random.default_rng(1), p_motif=0.6)
+    per_seq = sites[sites.role != "partner"].groupby("seq").size()  # a pair fills one slot
+    assert per_seq.max() == 120 // 35  # slots as wide as SRF (16) + max gap (10) + ELK1 (9)
+    y = labels_from_sites(tasks, sites, 300)
+    for seq in range(20):
+        own = sites[sites.seq == seq]
+        for j in range(5):
+            assert y[seq, j] == int((own.task == j).any())
+        assert ((own.start >= 0) & (own.end <= 120)).all()
+    with pytest.raises(ValueError, match="shorter than the widest motif element"):
+        simulate_sequences(tasks, 2, 30, np.random.default_rng(1))
