@@ -11,7 +11,8 @@ import sys
 from collections.abc import Sequence
 
 SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "tbvar_train.deepsea", "tbvar_train.fetch", "tbvar_train.prepare", "tbvar_train.simulate",
+    "tbvar_train.fetch", "tbvar_train.deepsea", "tbvar_train.prepare", "tbvar_train.simulate",
+    "tbvar_train.fit_cli", "tbvar_train.evaluate",
 )
 
 
