@@ -18,10 +18,13 @@ def _info(args: argparse.Namespace) -> int:
     print(f"model file      {args.model}")
     print(f"description     {info.description or '-'}")
     if info.random_weights:
-        print("WEIGHTS         RANDOM (untrained) - predictions are meaningless; for tests and demos")
+        print("WEIGHTS         RANDOM (untrained): predictions are meaningless; "
+              "for tests and demos only")
     print(f"genome build    {info.genome_build}")
-    print(f"sequence length {config.sequence_length} (one-hot A,G,C,T; {config.n_bins} attention bins)")
-    print(f"architecture    conv {config.n_kernels}x{config.kernel_width}, pool {config.pool_size}, "
+    print(f"sequence length {config.sequence_length} "
+          f"(one-hot A,G,C,T; {config.n_bins} attention bins)")
+    print(f"architecture    conv {config.n_kernels}x{config.kernel_width}, "
+          f"pool {config.pool_size}, "
           f"BiLSTM {config.lstm_units} ({config.recurrent_activation} gates), "
           f"dense {config.dense_units}, {config.n_tasks} tasks")
     print(f"task source     {info.task_source or '-'}")

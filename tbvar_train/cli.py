@@ -10,7 +10,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-SUBCOMMAND_MODULES: tuple[str, ...] = ("tbvar_train.fit_cli", "tbvar_train.evaluate")
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "tbvar_train.fetch", "tbvar_train.deepsea", "tbvar_train.prepare", "tbvar_train.simulate",
+    "tbvar_train.fit_cli", "tbvar_train.evaluate",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

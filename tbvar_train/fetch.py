@@ -1,0 +1,211 @@
+"""``tbvar-train fetch deepsea``: download and unpack DeepSEA's training bundle.
+
+The tarball (``deepsea_train_bundle.v0.9.tar.gz``, ~3.4 GB, published by the DeepSEA authors)
+is downloaded to ``OUT/<name>.part`` with a progress bar; an interrupted download resumes from
+the partial file with an HTTP ``Range`` request (retried automatically, or on the next run).
+When complete (and, if given, its sha256 matches) the archive is checked member by member
+(regular files and directories only, no absolute paths, no ``..``), extracted into a temporary
+directory inside ``OUT`` and its top-level entries are renamed into place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.client
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path, PurePosixPath
+
+DEEPSEA_URL = "http://deepsea.princeton.edu/media/code/deepsea_train_bundle.v0.9.tar.gz"
+BLOCK = 1 << 20
+TIMEOUT_S = 60
+
+
+class FetchError(OSError):
+    """A download or unpack step failed (the message says what to do)."""
+
+
+def _content_total(response, have: int) -> int | None:
+    """Total size from ``Content-Range: bytes a-b/TOTAL`` or ``have + Content-Length``."""
+    total = response.headers.get("Content-Range", "").rpartition("/")[2]
+    if total.isdigit():
+        return int(total)
+    length = response.headers.get("Content-Length")
+    return have + int(length) if length is not None else None
+
+
+def _download_once(url: str, part: Path, progress: bool) -> None:
+    from tqdm import tqdm
+
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=TIMEOUT_S)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:
+            total = exc.headers.get("Content-Range", "").rpartition("/")[2]
+            if total.isdigit() and int(total) == have:
+                return  # the partial file already holds everything
+            part.unlink()
+            raise FetchError(f"{url}: server rejected resuming at byte {have}; partial file "
+                             "removed, run again") from None
+        raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+    with response:
+        if have and response.status != 206:
+            have = 0  # the server ignored the Range request: start over
+        total = _content_total(response, have)
+        with open(part, "ab" if have else "wb") as out, tqdm(
+                total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
+                desc=part.name.removesuffix(".part"), disable=not progress) as bar:
+            while block := response.read(BLOCK):
+                out.write(block)
+                bar.update(len(block))
+    size = part.stat().st_size
+    if total is not None and size != total:
+        raise ConnectionError(f"received {size} of {total} bytes")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url: str, dest: str | os.PathLike[str], sha256: str | None = None,
+             retries: int = 3, progress: bool = True) -> Path:
+    """Download ``url`` to ``dest`` via ``dest.part`` with resume; returns ``dest``.
+
+    Interrupted transfers are resumed up to ``retries`` times (and on a later call). A sha256
+    mismatch removes the partial file and raises :class:`FetchError`. An existing complete
+    ``dest`` (matching ``sha256`` when given) is not downloaded again.
+    """
+    dest = Path(dest)
+    part = dest.with_name(dest.name + ".part")
+    if dest.is_file() and (not sha256 or _sha256(dest) == sha256.lower()):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(retries + 1):
+        try:
+            _download_once(url, part, progress)
+            break
+        except urllib.error.URLError as exc:
+            raise FetchError(f"{url}: cannot connect ({exc.reason}); are you offline? "
+                             f"Download it elsewhere and place it at {dest}, or pass "
+                             "--url") from None
+        except FetchError:
+            raise
+        except (OSError, http.client.HTTPException) as exc:
+            if attempt == retries:
+                have = part.stat().st_size if part.exists() else 0
+                raise FetchError(f"{url}: download interrupted at {have} bytes ({exc}); run "
+                                 f"again to resume from {part}") from None
+    if sha256:
+        digest = _sha256(part)
+        if digest != sha256.lower():
+            part.unlink()
+            raise FetchError(f"{url}: sha256 {digest} does not match the expected {sha256}; "
+                             "the partial file was removed")
+    os.replace(part, dest)
+    return dest
+
+
+def _check_members(archive: Path, members: list[tarfile.TarInfo]) -> None:
+    for member in members:
+        path = PurePosixPath(member.name)
+        if path.is_absolute() or ".." in path.parts or member.name.startswith("\\"):
+            raise FetchError(f"{archive}: unsafe member path {member.name!r}; not unpacked")
+        if not (member.isfile() or member.isdir()):
+            raise FetchError(f"{archive}: member {member.name!r} is a link or special file; "
+                             "not unpacked")
+
+
+def unpack(archive: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Safely extract a ``.tar.gz`` into ``out_dir`` (temp directory + rename).
+
+    Returns the top-level paths created. Existing entries of the same name are replaced.
+    """
+    archive, out_dir = Path(archive), Path(out_dir)
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            _check_members(archive, members)
+            staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=out_dir))
+            try:
+                safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+                tar.extractall(staging, members=members, **safe)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        if isinstance(exc, FetchError):
+            raise
+        raise FetchError(f"{archive}: not a readable tar archive ({exc})") from None
+    created = []
+    for entry in sorted(staging.iterdir()):
+        target = out_dir / entry.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(entry, target)
+        created.append(target)
+    staging.rmdir()
+    return created
+
+
+def fetch_deepsea(out_dir: str | os.PathLike[str], url: str = DEEPSEA_URL,
+                  sha256: str | None = None, keep_archive: bool = False,
+                  force: bool = False, retries: int = 3, progress: bool = True) -> Path:
+    """Download and unpack the DeepSEA bundle into ``out_dir``; returns the bundle directory."""
+    from tbvar_train.deepsea import DeepSEAFormatError, find_bundle
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not force:
+        try:
+            return find_bundle(out_dir)
+        except DeepSEAFormatError:
+            pass
+    name = url.rstrip("/").rsplit("/", 1)[-1] or "deepsea_train_bundle.tar.gz"
+    archive = download(url, out_dir / name, sha256=sha256, retries=retries, progress=progress)
+    unpack(archive, out_dir)
+    try:
+        bundle = find_bundle(out_dir)
+    except DeepSEAFormatError as exc:
+        raise FetchError(f"{archive}: unpacked, but {exc}") from None
+    if not keep_archive:
+        archive.unlink()
+    return bundle
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``fetch`` to the ``tbvar-train`` parser."""
+    parser = subparsers.add_parser(
+        "fetch", help="download a training data set (DeepSEA's bundle)",
+        description="Download (resumable, with progress) and unpack DeepSEA's training bundle "
+                    f"(~3.4 GB) from {DEEPSEA_URL}.")
+    parser.add_argument("dataset", choices=["deepsea"])
+    parser.add_argument("--out", required=True, help="directory to download and unpack into")
+    parser.add_argument("--url", default=DEEPSEA_URL, help="download URL (a mirror)")
+    parser.add_argument("--sha256", help="expected sha256 of the tarball")
+    parser.add_argument("--keep-archive", action="store_true",
+                        help="keep the .tar.gz after unpacking")
+    parser.add_argument("--force", action="store_true",
+                        help="download even if the bundle is already unpacked in --out")
+    parser.add_argument("--retries", type=int, default=3,
+                        help="automatic resumes after an interrupted transfer")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    bundle = fetch_deepsea(args.out, url=args.url, sha256=args.sha256,
+                           keep_archive=args.keep_archive, force=args.force,
+                           retries=args.retries, progress=sys.stderr.isatty())
+    print(f"DeepSEA bundle ready in {bundle}", file=sys.stderr)
+    return 0
