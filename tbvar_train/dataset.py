@@ -1,6 +1,6 @@
 """Training input from tbvar shards: memory-mapped, block-shuffled, prefetched, rank-sharded.
 
-A shard directory (written by the dataset producers) holds ``meta.json`` and, per split,
+A shard directory (:mod:`tbvar_train.shards`) holds ``meta.json`` and, per split,
 ``{split}.x.npy`` (uint8 base codes ``(N, L)``, A=0 G=1 C=2 T=3 N=4) and ``{split}.y.npy``
 (uint8 0/1 labels ``(N, T)``). The arrays are opened with ``np.load(mmap_mode="r")``, so memory
 use does not depend on the dataset size (the DeepSEA training set is 4.4 GB of codes).
@@ -21,7 +21,6 @@ parts per rank, so summed losses over ranks are exact.
 
 from __future__ import annotations
 
-import json
 import math
 import queue
 import threading
@@ -36,37 +35,7 @@ import torch
 
 from tbvar.model import reverse_complement_codes
 from tbvar.tasks import TASK_COLUMNS
-
-SPLITS = ("train", "valid", "test")
-SHARD_FORMAT = "tbvar-shards"
-SHARD_VERSION = 1
-
-
-class ShardDataError(ValueError):
-    """A shard directory is missing, malformed or inconsistent with its ``meta.json``."""
-
-
-def read_shard_meta(directory: str | Path) -> dict[str, Any]:
-    """Read and check ``DIR/meta.json`` (the fields the trainer relies on)."""
-    path = Path(directory) / "meta.json"
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ShardDataError(f"{path}: no such file (not a tbvar shard directory)") from None
-    except json.JSONDecodeError as exc:
-        raise ShardDataError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != SHARD_FORMAT:
-        raise ShardDataError(f"{path}: 'format' is not {SHARD_FORMAT!r}")
-    if meta.get("version") != SHARD_VERSION:
-        raise ShardDataError(f"{path}: shard format version {meta.get('version')!r} is not "
-                             f"supported (this trainer reads version {SHARD_VERSION})")
-    for key in ("sequence_length", "n_tasks", "tasks", "splits"):
-        if key not in meta:
-            raise ShardDataError(f"{path}: missing key {key!r}")
-    if len(meta["tasks"]) != meta["n_tasks"]:
-        raise ShardDataError(f"{path}: {len(meta['tasks'])} task descriptions for "
-                             f"n_tasks={meta['n_tasks']}")
-    return meta
+from tbvar_train.shards import SPLITS, ShardError, load_split, read_meta
 
 
 class ShardSplit:
@@ -90,37 +59,14 @@ class ShardSplit:
 
     def __init__(self, directory: str | Path, split: str) -> None:
         if split not in SPLITS:
-            raise ShardDataError(f"unknown split {split!r}; expected one of {SPLITS}")
+            raise ShardError(f"unknown split {split!r}; expected one of {SPLITS}")
         self.directory = Path(directory)
         self.split = split
-        self.meta = read_shard_meta(directory)
-        self.x = self._load(f"{split}.x.npy", 2)
-        self.y = self._load(f"{split}.y.npy", 2)
-        n = self.meta["splits"].get(split)
-        length, n_tasks = self.meta["sequence_length"], self.meta["n_tasks"]
-        if self.x.shape[1] != length:
-            raise ShardDataError(f"{self.directory / (split + '.x.npy')}: sequence length "
-                                 f"{self.x.shape[1]} but meta.json says {length}")
-        if self.y.shape != (self.x.shape[0], n_tasks):
-            raise ShardDataError(f"{self.directory / (split + '.y.npy')}: shape {self.y.shape}, "
-                                 f"expected ({self.x.shape[0]}, {n_tasks})")
-        if n is not None and n != self.x.shape[0]:
-            raise ShardDataError(f"{self.directory}: {split} has {self.x.shape[0]} samples but "
-                                 f"meta.json says {n}")
-        self.rc_augment = split == "train" and bool(self.meta.get("train_rc_augment", False))
-
-    def _load(self, name: str, ndim: int) -> np.ndarray:
-        path = self.directory / name
-        try:
-            array = np.load(path, mmap_mode="r", allow_pickle=False)
-        except FileNotFoundError:
-            raise ShardDataError(f"{path}: no such file") from None
-        except ValueError as exc:
-            raise ShardDataError(f"{path}: not a readable .npy array ({exc})") from None
-        if array.dtype != np.uint8 or array.ndim != ndim:
-            raise ShardDataError(f"{path}: expected a {ndim}-D uint8 array, got "
-                                 f"{array.ndim}-D {array.dtype}")
-        return array
+        self.meta = read_meta(directory)  # checks every split's arrays against meta.json
+        if split not in self.meta["splits"]:
+            raise ShardError(f"{self.directory / 'meta.json'}: no {split!r} split")
+        self.x, self.y = load_split(directory, split)
+        self.rc_augment = split == "train" and bool(self.meta["train_rc_augment"])
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -131,7 +77,7 @@ class ShardSplit:
         tasks = pd.DataFrame(self.meta["tasks"])
         missing = [c for c in TASK_COLUMNS if c not in tasks.columns]
         if missing:
-            raise ShardDataError(f"{self.directory / 'meta.json'}: tasks lack {missing}")
+            raise ShardError(f"{self.directory / 'meta.json'}: tasks lack {missing}")
         return tasks[list(TASK_COLUMNS)].astype(
             {"index": int, "cell_type": str, "target": str, "treatment": str})
 

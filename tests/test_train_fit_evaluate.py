@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 import torch
 from torch import nn
-from train_fit_data import SMALL_TBINET, write_shards
 
 from tbvar.checkpoint import ModelInfo, save_model
 from tbvar.model import TBiNet
@@ -18,6 +17,7 @@ from tbvar_train.architectures import make_config
 from tbvar_train.cli import main
 from tbvar_train.dataset import ShardSplit
 from tbvar_train.evaluate import evaluate, format_summary, predict, task_metrics
+from tests.train_fit_data import SMALL_TBINET, write_shards
 
 
 def test_metrics_match_a_hand_computed_example():

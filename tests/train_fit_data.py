@@ -34,13 +34,16 @@ def write_shards(directory: Path, n_train: int = 400, n_valid: int = 100, n_test
     """Write a shard directory with planted-motif data; returns ``directory``."""
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
-    sizes = {"train": n_train, "valid": n_valid, "test": n_test}
-    for split, n in sizes.items():
-        x, y = planted(n, length, rng)
-        np.save(directory / f"{split}.x.npy", x)
-        np.save(directory / f"{split}.y.npy", y)
     tasks = tasks or [{"index": j, "cell_type": "sim", "target": f"motif{j}", "treatment": "None"}
                       for j in range(len(MOTIFS))]
+    sizes = {"train": n_train, "valid": n_valid, "test": n_test}
+    for split, n in sizes.items():
+        x, planted_y = planted(n, length, rng)
+        y = np.zeros((n, len(tasks)), np.uint8)  # tasks beyond the motifs are all negative
+        k = min(len(tasks), len(MOTIFS))
+        y[:, :k] = planted_y[:, :k]
+        np.save(directory / f"{split}.x.npy", x)
+        np.save(directory / f"{split}.y.npy", y)
     meta = {"format": "tbvar-shards", "version": 1, "sequence_length": length,
             "n_tasks": len(tasks), "tasks": tasks, "splits": sizes,
             "train_rc_augment": rc_augment, "provenance": {"source": "tests", "seed": seed}}
