@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from tbvar.atomic import AtomicOutput
+
 STATE_KEY = "tbvar_train_state"
 CHECKPOINT_FORMAT = "tbvar-train-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -29,14 +30,13 @@ CHECKPOINT_VERSION = 1
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[str], None]) -> None:
     """Call ``write(tmp)`` for a temporary file next to ``path``, then rename it to ``path``."""
-    target = Path(path)
-    handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(handle)
+    output = AtomicOutput(path)
     try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+        write(str(output.tmp))
+        output.commit()
+    except BaseException:
+        output.abort()
+        raise
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

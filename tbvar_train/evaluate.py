@@ -26,8 +26,9 @@ from tbvar.model import reverse_complement_codes
 from tbvar.tasks import tbinet_tasks
 from tbvar_train.architectures import load_trained
 from tbvar_train.checkpointing import atomic_write_text
-from tbvar_train.dataset import SPLITS, ShardLoader, ShardSplit
+from tbvar_train.dataset import ShardLoader, ShardSplit
 from tbvar_train.fit import resolve_device
+from tbvar_train.shards import SPLITS
 
 #: Paper Table 4 (Park et al. 2020): mean AUROC and AUPR over the 690 tasks.
 PAPER_TABLE4 = {"DeepSEA": (0.9015, 0.2485), "DanQ": (0.9316, 0.2959),
