@@ -87,6 +87,12 @@ def test_outputs_and_exported_model(tiny, tmp_path):
     assert metrics["summary"]["ranks_in_sync"] and metrics["summary"]["precision"] == "fp32"
 
 
+def test_bf16_autocast_runs_on_cpu(tiny, tmp_path):
+    summary = fit(_options(tiny, tmp_path / "run", epochs=1, max_steps_per_epoch=2,
+                           precision="bf16"))
+    assert summary["precision"] == "bf16" and 0 < summary["best_valid_loss"] < 2
+
+
 def test_resume_after_an_epoch_is_bit_identical(tiny, tmp_path):
     fit(_options(tiny, tmp_path / "straight", epochs=3))
     fit(_options(tiny, tmp_path / "split", epochs=1))
@@ -158,8 +164,10 @@ def test_cli_errors_are_one_line(tiny, tmp_path, capsys):
 def test_cli_trains_a_baseline(tiny, tmp_path, capsys):
     config = {"n_kernels": 8, "kernel_width": 8, "pool_size": 4, "lstm_units": 4,
               "dense_units": 8}
+    (tmp_path / "danq.json").write_text(json.dumps(config))
     code = main(["fit", "--data", str(tiny), "--out", str(tmp_path / "danq"), "--arch", "danq",
-                 "--epochs", "1", "--small-model-config", json.dumps(config), "--no-progress"])
+                 "--epochs", "1", "--small-model-config", str(tmp_path / "danq.json"),
+                 "--no-progress"])
     assert code == 0
     assert not (tmp_path / "danq" / "model.safetensors").exists()
     weights = tmp_path / "danq" / "danq.weights.safetensors"
