@@ -46,8 +46,8 @@ def _score(args: argparse.Namespace) -> int:
             precision=args.precision, reverse_complement=not args.no_rc, region=args.region,
             max_allele_length=args.max_allele_length, ref_mismatch=args.ref_mismatch,
             chunk_size=args.chunk_size, progress=progress,
-            command=_recorded_command(sys.argv[1:]), contig_map=args.contig_map,
-            skipped=args.skipped, resume=args.resume, notify=notes)
+            command=_recorded_command(getattr(args, "argv", sys.argv[1:])),
+            contig_map=args.contig_map, skipped=args.skipped, resume=args.resume, notify=notes)
     except KeyboardInterrupt as exc:
         partial = f"{output}.partial"
         what = "terminated" if isinstance(exc, Terminated) else "interrupted"
