@@ -32,7 +32,7 @@ def _one_torch_thread():
 def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("resume")
     vcf = root / "many.vcf"
-    records = [snv("chr1", 1 + (i * 37) % 1000) for i in range(3000)]
+    records = [snv("chr1", 1 + (i * 37) % 1000) for i in range(1200)]
     vcf.write_text("\n".join(header() + records) + "\n")
     return {"vcf": vcf, "genome": write_genome(root),
             "model": write_model(root / "tiny.safetensors"), "records": len(records)}
@@ -40,7 +40,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def _args(setup: dict, out: Path, *extra: str) -> list[str]:
     return ["score", str(setup["vcf"]), "--genome", str(setup["genome"]), "--model",
-            str(setup["model"]), "-o", str(out), "--device", "cpu", "--chunk-size", "20",
+            str(setup["model"]), "-o", str(out), "--device", "cpu", "--chunk-size", "10",
             "--batch-size", "64", "--skipped", f"{out}.skipped.tsv", *extra]
 
 
@@ -66,11 +66,18 @@ def _wait_for_chunks(partial: Path, proc: subprocess.Popen, n: int) -> None:
         time.sleep(0.01)
 
 
+@pytest.fixture(scope="module")
+def reference_vcf(setup: dict, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """Path and bytes of an uninterrupted .vcf.gz run (the path is in the header)."""
+    out = tmp_path_factory.mktemp("interrupted") / "scores.vcf.gz"
+    return out, _reference(setup, out)
+
+
 @pytest.mark.parametrize("how", ["kill9", "sigterm"])
-def test_interrupted_subprocess_then_resume(setup: dict, tmp_path: Path, how: str,
+def test_interrupted_subprocess_then_resume(setup: dict, reference_vcf: tuple, how: str,
                                             capsys: pytest.CaptureFixture) -> None:
-    out = tmp_path / "scores.vcf.gz"
-    expected = _reference(setup, out)
+    out, expected = reference_vcf
+    tmp_path = out.parent
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "tbvar.cli", *_args(setup, out)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -86,13 +93,15 @@ def test_interrupted_subprocess_then_resume(setup: dict, tmp_path: Path, how: st
         assert "--resume" in stderr and "Traceback" not in stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.vcf.gz.partial"]
     done = len(list(partial.glob("chunk-*.json")))
-    assert 5 <= done < setup["records"] // 20
+    assert 5 <= done < setup["records"] // 10
 
     capsys.readouterr()
     assert main(_args(setup, out, "--resume")) == 0
     assert f"resuming: {done} finished chunk(s)" in capsys.readouterr().err
     assert _outputs(out) == expected
     assert not partial.exists()
+    for suffix in expected:
+        Path(f"{out}{suffix}").unlink()
 
 
 def test_ctrl_c_in_process_then_resume_parquet(setup: dict, tmp_path: Path,
