@@ -158,6 +158,9 @@ def iter_vcf_chunks(path: str | os.PathLike[str], chunk_size: int = 1024,
         ``chrom``, ``chrom:start-end`` (1-based, inclusive); needs a tabix/CSI index.
     """
     path = str(path)
+    if region and not any(os.path.exists(path + ext) for ext in (".tbi", ".csi")):
+        raise VariantInputError(f"{path}: --region needs a bgzipped VCF with a .tbi/.csi index "
+                                "(bgzip the file, then tabix -p vcf or bcftools index)")
     reader = open_vcf(path)
     try:
         try:

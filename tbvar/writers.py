@@ -17,6 +17,7 @@ import os
 import numpy as np
 import pandas as pd
 import pysam
+from cyvcf2 import VCF, Writer
 
 from tbvar.atomic import AtomicOutput
 from tbvar.pipeline import ScoredChunk
@@ -60,6 +61,17 @@ def format_float(value: float) -> str:
     return "." if np.isnan(value) else str(value)
 
 
+def _arrow_schema(rows: pd.DataFrame, metadata: dict[str, str]):  # -> pyarrow.Schema
+    """Arrow schema fixed by column dtypes (text columns are strings even when all-missing)."""
+    import pyarrow as pa
+
+    fields = [pa.field(name, pa.string() if pd.api.types.is_string_dtype(dtype)
+                       or dtype == object else pa.from_numpy_dtype(dtype))
+              for name, dtype in rows.dtypes.items()]
+    meta = {f"tbvar.{k}".encode(): str(v).encode() for k, v in metadata.items()}
+    return pa.schema(fields, metadata=meta)
+
+
 class TableWriter:
     """Wide table, one row per allele: TSV (optionally gzip) or Parquet."""
 
@@ -84,14 +96,11 @@ class TableWriter:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            table = pa.Table.from_pandas(chunk.rows, preserve_index=False)
             if self._parquet is None:
-                meta = {**(table.schema.metadata or {}),
-                        **{f"tbvar.{k}".encode(): str(v).encode()
-                           for k, v in self.metadata.items()}}
-                self._schema = table.schema.with_metadata(meta)
+                self._schema = _arrow_schema(chunk.rows, self.metadata)
                 self._parquet = pq.ParquetWriter(self.output.tmp, self._schema)
-            self._parquet.write_table(table.cast(self._schema))
+            self._parquet.write_table(pa.Table.from_pandas(chunk.rows, schema=self._schema,
+                                                           preserve_index=False))
         self._header_written = True
 
     def commit(self) -> None:
@@ -198,15 +207,34 @@ class VcfWriter:
         self.output.commit()
 
     def _convert_to_bcf(self) -> None:
+        """Re-encode the finished text VCF as BCF (with cyvcf2).
+
+        BCF needs every contig and INFO/FORMAT tag declared. A first pass lets htslib add its
+        placeholder declarations for undeclared names; the text is then rewritten under that
+        complete header and copied record by record into the BCF. (pysam's record copy
+        corrupts records with symbolic alleles such as ``<DEL>``; cyvcf2's writer does not.)
+        """
         text = self.output.tmp.with_suffix(".vcf.gz")
+        complete = self.output.tmp.with_suffix(".complete.vcf")
         os.replace(self.output.tmp, text)
         try:
-            with pysam.VariantFile(str(text)) as source, \
-                    pysam.VariantFile(str(self.output.tmp), "wb", header=source.header) as sink:
-                for record in source:
-                    sink.write(record)
+            first_pass = VCF(str(text))
+            for _ in first_pass:
+                pass
+            header_text = first_pass.raw_header
+            first_pass.close()
+            with gzip.open(text, "rt") as body, open(complete, "w") as out:
+                out.write(header_text)
+                out.writelines(line for line in body if not line.startswith("#"))
+            source = VCF(str(complete))
+            sink = Writer(str(self.output.tmp), source, mode="wb")
+            for record in source:
+                sink.write_record(record)
+            sink.close()
+            source.close()
         finally:
             text.unlink(missing_ok=True)
+            complete.unlink(missing_ok=True)
 
     def abort(self) -> None:
         """Drop the partial output."""
