@@ -66,7 +66,7 @@ def _arrow_schema(rows: pd.DataFrame, metadata: dict[str, str]):  # -> pyarrow.S
     import pyarrow as pa
 
     fields = [pa.field(name, pa.string() if pd.api.types.is_string_dtype(dtype)
-                       or dtype == object else pa.from_numpy_dtype(dtype))
+                       or dtype.kind == "O" else pa.from_numpy_dtype(dtype))
               for name, dtype in rows.dtypes.items()]
     meta = {f"tbvar.{k}".encode(): str(v).encode() for k, v in metadata.items()}
     return pa.schema(fields, metadata=meta)
