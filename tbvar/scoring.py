@@ -111,6 +111,9 @@ class Scorer:
         if batch_size < 1:
             raise ValueError("batch_size must be positive")
         self.device = resolve_device(device)
+        if precision == "fp16" and self.device.type == "cpu":
+            raise ValueError("fp16 needs a CUDA device (CPU kernels lack half-precision LSTM); "
+                             "use --precision bf16 or fp32 on the CPU")
         self.model = model.to(self.device).eval()
         self.batch_size = batch_size
         self.precision = precision

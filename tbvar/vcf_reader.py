@@ -87,6 +87,10 @@ class VcfSource:
         if os.path.isdir(self.path):
             raise VariantInputError(f"{self.path}: is a directory, not a VCF file")
         self.compressed, self.bcf = _sniff(self.path)
+        if region and not any(os.path.exists(self.path + ext) for ext in (".tbi", ".csi")):
+            raise VariantInputError(f"{self.path}: --region needs a bgzipped VCF (or BCF) with "
+                                    "a .tbi/.csi index (bgzip the file, then tabix -p vcf or "
+                                    "bcftools index)")
         self.record_unit = "record" if self.bcf or region else "line"
         self._defined: dict[str, set[str]] = {"INFO": set(), "FORMAT": set(), "FILTER": {"PASS"},
                                               "contig": set()}

@@ -66,12 +66,15 @@ def format_float(value: float) -> str:
     return "." if np.isnan(value) else str(value)
 
 
-def _arrow_type(dtype: np.dtype):
+def _arrow_schema(rows: pd.DataFrame, metadata: dict[str, str]):  # -> pyarrow.Schema
+    """Arrow schema fixed by column dtypes (text columns are strings even when all-missing)."""
     import pyarrow as pa
 
-    if dtype.kind == "O":
-        return pa.string()
-    return pa.from_numpy_dtype(dtype)
+    fields = [pa.field(name, pa.string() if pd.api.types.is_string_dtype(dtype)
+                       or dtype.kind == "O" else pa.from_numpy_dtype(dtype))
+              for name, dtype in rows.dtypes.items()]
+    meta = {f"tbvar.{k}".encode(): str(v).encode() for k, v in metadata.items()}
+    return pa.schema(fields, metadata=meta)
 
 
 class TableWriter:
@@ -99,14 +102,7 @@ class TableWriter:
         self.compressed = fmt == "tsv" and self.path.endswith(".gz")
         self.metadata = metadata or {}
         if fmt == "parquet":
-            import pyarrow as pa
-
-            schema = pa.schema([(name, _arrow_type(template[name].dtype))
-                                for name in self.columns])
-            base = pa.Table.from_pandas(template, schema=schema, preserve_index=False).schema
-            self._schema = base.with_metadata({
-                **(base.metadata or {}),
-                **{f"tbvar.{k}".encode(): str(v).encode() for k, v in self.metadata.items()}})
+            self._schema = _arrow_schema(template, self.metadata)
 
     def encode(self, chunk: ScoredChunk) -> bytes:
         """The chunk's rows as an output part (TSV body, or a Parquet file)."""
@@ -279,12 +275,13 @@ class VcfWriter:
         values = _info_values(rows)
         record_index = rows["record_index"].to_numpy()
         has_alt = rows["alt_index"].to_numpy() >= 0
-        first_record = int(record_index[0]) if len(rows) else 0
+        first = int(record_index[0]) if len(rows) else 0
+        bounds = np.searchsorted(record_index, first + np.arange(len(chunk.lines) + 1))
         out = []
         for offset, line in enumerate(chunk.lines):
-            picked = np.flatnonzero((record_index == first_record + offset) & has_alt)
+            picked = [i for i in range(bounds[offset], bounds[offset + 1]) if has_alt[i]]
             info = ";".join(f"{key}={','.join(vals[i] for i in picked)}"
-                            for key, vals in values.items()) if len(picked) else ""
+                            for key, vals in values.items()) if picked else ""
             out.append(_annotate_line(line, info))
         text = ("\n".join(out) + "\n").encode() if out else b""
         return bgzf.compress(text) if self.compressed else text
