@@ -78,12 +78,12 @@ def test_corpus_size() -> None:
 
 @pytest.mark.parametrize("name", OK_NAMES)
 def test_scorable_file(corpus: dict, name: str, tmp_path: Path,
-                       capsys: pytest.CaptureFixture) -> None:
+                       capfd: pytest.CaptureFixture) -> None:
     case = corpus["cases"][name]
     out = tmp_path / "out.vcf.gz"
     skipped = tmp_path / "skipped.tsv"
     assert main(_score(corpus, name, out, ["--skipped", str(skipped)])) == 0
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err  # file-descriptor level: htslib writes to fd 2 directly
     assert "Traceback" not in err and "[W::" not in err and "[E::" not in err
     summary = json.loads(Path(f"{out}.summary.json").read_text())
     assert summary["records"] == case.records
@@ -119,11 +119,11 @@ def test_scorable_file(corpus: dict, name: str, tmp_path: Path,
 
 @pytest.mark.parametrize("name", ERROR_NAMES)
 def test_malformed_file(corpus: dict, name: str, tmp_path: Path,
-                        capsys: pytest.CaptureFixture) -> None:
+                        capfd: pytest.CaptureFixture) -> None:
     case = corpus["cases"][name]
     out = tmp_path / "out.vcf.gz"
     assert main(_score(corpus, name, out)) == 1
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert err.count("\n") == 1 and err.startswith("tbvar: error: ")
     assert "Traceback" not in err
     line, reason = case.error
@@ -226,3 +226,23 @@ def test_subprocess_error_is_one_line(corpus: dict, tmp_path: Path) -> None:
     line, reason = corpus["cases"]["bad_pos.vcf"].error
     assert proc.stderr.count("\n") == 1 and f"line {line}: {reason}" in proc.stderr
     assert proc.stdout == "" and not out.exists()
+
+
+def test_score_variants_writes_skipped_rows_with_row_numbers(corpus: dict,
+                                                            tmp_path: Path) -> None:
+    import tbvar
+
+    frame = pd.DataFrame({"chrom": ["chr1", "chrX", "chr1", "1"],
+                          "pos": [250, 10, 260, 270],
+                          "ref": ["N", "A", "A", "A"], "alt": ["G", "G", "<DEL>", "C,R"]})
+    out, skipped = tmp_path / "v.parquet", tmp_path / "skipped.tsv"
+    summary = tbvar.score_variants(frame, corpus["genome"], corpus["model"], output=out,
+                                   skipped=skipped, device="cpu", chunk_size=3,
+                                   ref_mismatch="use-vcf")
+    table = pd.read_csv(skipped, sep="\t", keep_default_na=False)
+    assert table[["line", "chrom", "status"]].values.tolist() == [
+        [2, "chrX", "unknown_contig"], [3, "chr1", "symbolic_allele"],
+        [4, "1", "ambiguous_allele"]]
+    assert summary.to_dict()["status_counts"] == {"ok": 2, "unknown_contig": 1,
+                                                  "symbolic_allele": 1, "ambiguous_allele": 1}
+    assert len(pd.read_parquet(out)) == 5

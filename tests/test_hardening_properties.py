@@ -42,6 +42,7 @@ def _plain_window(contig: np.ndarray, pos0: int, length: int) -> np.ndarray:
     return padded[start:start + length]
 
 
+@settings(deadline=None)
 @given(codes_strategy, st.data(), lengths)
 def test_ref_to_ref_alt_window_is_the_genome_window(contig, data, length) -> None:
     pos0 = data.draw(st.integers(0, len(contig) - 1))
@@ -52,6 +53,7 @@ def test_ref_to_ref_alt_window_is_the_genome_window(contig, data, length) -> Non
     assert edge == (pos0 - length // 2 < 0 or pos0 - length // 2 + length > len(contig))
 
 
+@settings(deadline=None)
 @given(codes_strategy, st.data(), bases, lengths)
 def test_insertion_then_matching_deletion_restores_the_window(contig, data, inserted,
                                                               length) -> None:
@@ -68,6 +70,7 @@ def test_insertion_then_matching_deletion_restores_the_window(contig, data, inse
     assert np.array_equal(deleted, ref_window) and del_edge == ref_edge
 
 
+@settings(deadline=None)
 @given(codes_strategy)
 def test_reverse_complement_twice_is_identity(contig) -> None:
     codes = torch.from_numpy(contig[None, :].copy())
@@ -78,6 +81,7 @@ def test_reverse_complement_twice_is_identity(contig) -> None:
     assert decode_sequence(once[0].numpy()) == expected
 
 
+@settings(deadline=None)
 @given(codes_strategy, st.data(), bases, st.integers(1, 6), lengths)
 def test_trimming_a_shared_suffix_keeps_the_alt_window(contig, data, prefix, shared,
                                                        length) -> None:
