@@ -19,9 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -29,6 +27,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from tbvar.atomic import AtomicOutput
 from tbvar.model import ONEHOT_ORDER, TBiNet, TBiNetConfig
 from tbvar.tasks import TASK_COLUMNS, generic_tasks
 
@@ -89,14 +88,12 @@ def save_model(model: TBiNet, path: str | os.PathLike[str], info: ModelInfo) -> 
     info.config = model.config
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous()
                for k, v in model.state_dict().items()}
-    target = Path(path)
-    handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(handle)
+    output = AtomicOutput(path)
     try:
-        save_file(tensors, tmp, metadata={METADATA_KEY: json.dumps(info.to_json())})
-        os.replace(tmp, target)
+        save_file(tensors, output.tmp, metadata={METADATA_KEY: json.dumps(info.to_json())})
+        output.commit()
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        output.abort()
         raise
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tbvar import __version__, model_cli
+from tbvar import __version__, model_cli, score_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tbvar", description="Score genetic variants with TBiNet (Park et al. 2020).")
     parser.add_argument("--version", action="version", version=f"tbvar {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
+    score_cli.register(subparsers)
     model_cli.register(subparsers)
     return parser
 

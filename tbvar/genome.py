@@ -89,7 +89,8 @@ class Genome:
             raise GenomeError(f"{self.path}: cannot open genome FASTA ({exc}); it must be "
                               "plain or bgzip-compressed FASTA with a writable directory or "
                               "existing .fai/.gzi index") from None
-        self.lengths: dict[str, int] = dict(zip(self._fasta.references, self._fasta.lengths))
+        self.lengths: dict[str, int] = dict(
+            zip(self._fasta.references, self._fasta.lengths, strict=True))
         self.contig_map = dict(contig_map or {})
         self._encoded: dict[str, np.ndarray] = {}
         self._resolved: dict[str, str | None] = {}
@@ -156,11 +157,15 @@ class Genome:
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
             handle, tmp = tempfile.mkstemp(suffix=".npy.tmp", dir=cache.parent)
+        except OSError:
+            return codes  # an unwritable cache only costs re-encoding next time
+        try:
             with os.fdopen(handle, "wb") as out:
                 np.save(out, codes)
             os.replace(tmp, cache)
         except OSError:
-            return codes  # an unwritable cache only costs re-encoding next time
+            Path(tmp).unlink(missing_ok=True)
+            return codes
         return np.load(cache, mmap_mode="r")
 
     def close(self) -> None:

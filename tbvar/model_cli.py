@@ -26,8 +26,8 @@ def _print_info(label: str, info: ModelInfo) -> None:
     print(f"model file      {label}")
     print(f"description     {info.description or '-'}")
     if info.random_weights:
-        print("WEIGHTS         RANDOM (untrained) - predictions are meaningless; "
-              "for tests and demos")
+        print("WEIGHTS         RANDOM (untrained): predictions are meaningless; "
+              "for tests and demos only")
     print(f"genome build    {info.genome_build}")
     print(f"sequence length {config.sequence_length} "
           f"(one-hot A,G,C,T; {config.n_bins} attention bins)")

@@ -8,14 +8,6 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from keras_reference import (
-    keras_forward,
-    lstm,
-    onehot,
-    random_weights,
-    read_fasta,
-    write_keras_file,
-)
 
 from tbvar.checkpoint import ModelFileError, file_sha256, load_model
 from tbvar.checkpoint import import_keras as checkpoint_import_keras
@@ -23,6 +15,15 @@ from tbvar.cli import main
 from tbvar.keras_import import KerasImportError, import_keras, read_keras_tbinet
 from tbvar.model import TBiNet, TBiNetConfig
 from tbvar.tasks import DEEPSEA_TASK_SOURCE, tbinet_tasks
+
+from .keras_reference import (
+    keras_forward,
+    lstm,
+    onehot,
+    random_weights,
+    read_fasta,
+    write_keras_file,
+)
 
 SMALL = {"length": 58, "width": 7, "kernels": 16, "pool": 4, "units": 8, "dense": 12, "tasks": 10}
 PAPER = {"length": 1000, "width": 26, "kernels": 320, "pool": 13, "units": 320, "dense": 695,

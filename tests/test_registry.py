@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from keras_reference import random_weights, write_keras_file
 
+import tbvar
 from tbvar import registry
 from tbvar.checkpoint import ModelInfo, file_sha256, load_model, save_model
 from tbvar.cli import main
@@ -28,6 +28,9 @@ from tbvar.registry import (
     resolve_model,
 )
 from tbvar.tasks import generic_tasks
+
+from .conftest import EXAMPLE_GENOME, EXAMPLE_VCF
+from .keras_reference import random_weights, write_keras_file
 
 SMALL = {"length": 58, "width": 7, "kernels": 16, "pool": 4, "units": 8, "dense": 12, "tasks": 10}
 
@@ -337,3 +340,50 @@ def test_list_and_info_cli(tmp_path, monkeypatch, server, cache, keras_bytes, ca
     assert "Keras file, not converted" in out and "keras_backend: theano" in out
     assert main(["model", "info", "nope"]) == 1
     assert "no such model file or registry name" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ wiring into the API/CLI
+
+
+def test_load_model_accepts_name_safetensors_and_keras(tmp_path, monkeypatch, server, cache,
+                                                       keras_bytes):
+    server.files["/small.hdf5"] = keras_bytes
+    use_registry(tmp_path, monkeypatch, urls=[server.url("/small.hdf5")])
+    keras_file = tmp_path / "small.hdf5"
+    keras_file.write_bytes(keras_bytes)
+    by_name = tbvar.load_model("small")
+    by_keras = tbvar.load_model(keras_file)
+    by_path = tbvar.load_model(by_keras.info.path)
+    assert by_name.info.path == str(cache / "models" / "small.safetensors")
+    assert by_path.info.path == by_keras.info.path
+    assert by_keras.info.provenance["source_sha256"] == file_sha256(keras_file)
+    codes = torch.randint(0, 5, (3, 58), dtype=torch.uint8)
+    with torch.no_grad():
+        outputs = [m(codes)[0] for m in (by_name, by_keras, by_path)]
+    assert torch.equal(outputs[0], outputs[1]) and torch.equal(outputs[1], outputs[2])
+
+
+def test_score_cli_with_keras_model_and_offline_default(tmp_path, monkeypatch, cache,
+                                                        keras_bytes, capsys):
+    keras_file = tmp_path / "small.hdf5"
+    keras_file.write_bytes(keras_bytes)
+    common = [str(EXAMPLE_VCF), "--genome", str(EXAMPLE_GENOME), "--device", "cpu", "--quiet"]
+    assert main(["score", *common, "--model", str(keras_file), "-o", str(tmp_path / "a.tsv")]) == 0
+    converted = resolve_model(keras_file)
+    assert main(["score", *common, "--model", str(converted), "-o", str(tmp_path / "b.tsv")]) == 0
+    scored = (tmp_path / "a.tsv").read_text()
+    assert scored == (tmp_path / "b.tsv").read_text()
+    assert scored.count("\tok\t") >= 10
+    capsys.readouterr()
+    dead = Server()
+    url = dead.url("/tbinet_best.hdf5")
+    dead.close()
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps({"models": [{**registry.TBINET.to_dict(), "urls": [url]}]}))
+    monkeypatch.setenv("TBVAR_REGISTRY", str(path))
+    assert main(["score", *common, "-o", str(tmp_path / "c.tsv")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "model 'tbinet' (the default model) is not installed" in err
+    assert "tbvar model fetch tbinet --file tbinet_best.hdf5" in err
+    assert not (tmp_path / "c.tsv").exists()

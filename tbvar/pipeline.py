@@ -1,0 +1,237 @@
+"""A scoring run: classify alleles, gather windows, score, summarise, hand rows to sinks.
+
+Input preparation (VCF parsing, REF checks, window gathering) for chunk k+1 runs in a
+background thread while chunk k is on the model, through a bounded queue, so memory stays
+bounded by a few chunks whatever the input size.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from tbvar.genome import Genome
+from tbvar.scoring import ATTENTION_SCORES, TASK_SCORES, Scorer
+from tbvar.variants import STATUS_OK, VariantChunk, classify
+from tbvar.windows import build_windows
+
+SUMMARY_COLUMNS = ("max_abslod", "max_lod", "max_lod_task", "top_tasks", *ATTENTION_SCORES)
+FLAG_COLUMNS = ("ref_match", "contains_n", "edge")
+TOP_SEPARATOR = "&"
+
+
+@dataclass
+class ScoreOptions:
+    """What to compute and how strictly to treat input (see ``tbvar score --help``)."""
+
+    scores: tuple[str, ...] = ("lod", "diff")
+    tasks: list[int] | None = None
+    top_k: int = 5
+    max_allele_length: int = 100
+    ref_mismatch: str = "skip"
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.scores if s not in TASK_SCORES]
+        if unknown:
+            raise ValueError(f"unknown score(s) {unknown}; choose from {', '.join(TASK_SCORES)}")
+        if self.top_k < 0:
+            raise ValueError("top_k must be >= 0")
+
+
+@dataclass
+class ScoredChunk:
+    """Result rows of one chunk: one row per allele, in input order, and the VCF lines."""
+
+    rows: pd.DataFrame
+    lines: list[str]
+
+
+@dataclass
+class RunSummary:
+    """Counts of a run; ``status_counts`` add up to ``alleles``."""
+
+    records: int = 0
+    alleles: int = 0
+    status_counts: Counter = field(default_factory=Counter)
+    edge: int = 0
+    contains_n: int = 0
+    ref_mismatch_policy: str = "skip"
+
+    def add(self, rows: pd.DataFrame, records: int) -> None:
+        """Count one chunk."""
+        self.records += records
+        self.alleles += len(rows)
+        self.status_counts.update(rows["status"].tolist())
+        self.edge += int(rows["edge"].sum())
+        self.contains_n += int(rows["contains_n"].sum())
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return {
+            "records": self.records, "alleles": self.alleles,
+            "scored": self.status_counts.get(STATUS_OK, 0),
+            "status_counts": dict(sorted(self.status_counts.items())),
+            "flags": {"edge": self.edge, "contains_n": self.contains_n},
+            "ref_mismatch_policy": self.ref_mismatch_policy,
+        }
+
+    def format(self) -> str:
+        """Human-readable closing summary."""
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.status_counts.items(),
+                                                          key=lambda kv: (-kv[1], kv[0])))
+        policy = {"skip": "REF mismatches are skipped (status ref_mismatch)",
+                  "use-vcf": "REF mismatches are scored with the VCF's REF (ref_match=False)"}
+        return (f"{self.records} records -> {self.alleles} alleles; {counts or 'none'}\n"
+                f"flags: edge {self.edge}, contains_n {self.contains_n}\n"
+                f"REF mismatch policy: {self.ref_mismatch_policy} - "
+                f"{policy.get(self.ref_mismatch_policy, '')}")
+
+
+def _top_tasks(lod: np.ndarray, labels: np.ndarray, k: int) -> list[str]:
+    """``label:lod`` of the k largest |lod| per row, joined by ``&``."""
+    if k == 0 or lod.shape[1] == 0:
+        return [""] * len(lod)
+    k = min(k, lod.shape[1])
+    order = np.argsort(-np.abs(lod), axis=1, kind="stable")[:, :k]
+    values = np.take_along_axis(lod, order, axis=1)
+    return [TOP_SEPARATOR.join(f"{labels[j]}:{str(v)}" for j, v in zip(row, vals, strict=True))
+            for row, vals in zip(order, values, strict=True)]
+
+
+def _summaries(lod: np.ndarray, labels: np.ndarray, top_k: int) -> dict[str, object]:
+    absolute = np.abs(lod)
+    best = absolute.max(axis=1, initial=0.0)
+    signed = np.take_along_axis(lod, absolute.argmax(axis=1)[:, None], axis=1)[:, 0]
+    reaching = [TOP_SEPARATOR.join(labels[np.flatnonzero(row == m)])
+                for row, m in zip(absolute, best, strict=True)]
+    return {"max_abslod": best.astype(np.float32), "max_lod": signed.astype(np.float32),
+            "max_lod_task": reaching, "top_tasks": _top_tasks(lod, labels, top_k)}
+
+
+class ScoringRun:
+    """Scores chunks of variants with one genome, scorer and task selection.
+
+    Parameters
+    ----------
+    genome, scorer
+        Sequence source and model runner.
+    labels
+        Unique labels of all model tasks (see :func:`tbvar.tasks.task_labels`).
+    options
+        Scores, task selection, top-k and input policies.
+    """
+
+    def __init__(self, genome: Genome, scorer: Scorer, labels: list[str],
+                 options: ScoreOptions) -> None:
+        self.genome = genome
+        self.scorer = scorer
+        self.options = options
+        self.selected = np.asarray(options.tasks if options.tasks is not None
+                                   else range(len(labels)), dtype=np.int64)
+        self.labels = np.asarray(labels, dtype=object)[self.selected]
+        self.score_columns = [f"{s}.{label}" for s in options.scores for label in self.labels]
+        self.summary = RunSummary(ref_mismatch_policy=options.ref_mismatch)
+
+    def prepare(self, chunk: VariantChunk) -> tuple[VariantChunk, pd.DataFrame, tuple]:
+        """Classify a chunk's alleles and gather the windows of the scorable ones."""
+        alleles = classify(chunk.alleles, self.genome, self.options.max_allele_length,
+                           self.options.ref_mismatch)
+        ok = alleles[alleles["status"] == STATUS_OK]
+        windows = build_windows(self.genome, ok, self.scorer.config.sequence_length)
+        return chunk, alleles, windows
+
+    def score(self, chunk: VariantChunk, alleles: pd.DataFrame, windows: tuple) -> ScoredChunk:
+        """Run the model on prepared windows and build the chunk's result rows."""
+        ref_windows, alt_windows, edge = windows
+        ok = np.flatnonzero(alleles["status"].to_numpy() == STATUS_OK)
+        n, n_ok = len(alleles), len(ok)
+        rows = alleles.drop(columns=["contig"]).reset_index(drop=True)
+        contains_n = np.zeros(n, dtype=bool)
+        contains_n[ok] = ((ref_windows == 4) | (alt_windows == 4)).any(axis=1)
+        edge_all = np.zeros(n, dtype=bool)
+        edge_all[ok] = edge
+        rows["contains_n"] = contains_n
+        rows["edge"] = edge_all
+        scores = self.scorer.score(ref_windows, alt_windows)
+        lod = scores.lod()[:, self.selected]
+        columns: dict[str, object] = {}
+        for name, values in {**_summaries(lod, self.labels, self.options.top_k),
+                             **scores.attention_scores()}.items():
+            columns[name] = _scatter(values, ok, n)
+        blocks = [scores.task_score(s)[:, self.selected] for s in self.options.scores]
+        matrix = np.full((n, len(self.score_columns)), np.nan, dtype=np.float32)
+        if n_ok and blocks:
+            matrix[ok] = np.concatenate(blocks, axis=1)
+        result = pd.concat([rows, pd.DataFrame(columns),
+                            pd.DataFrame(matrix, columns=self.score_columns)], axis=1)
+        self.summary.add(result, int(rows["record_index"].nunique()))
+        return ScoredChunk(result, chunk.lines)
+
+    def run(self, chunks: Iterable[VariantChunk], progress: bool = False
+            ) -> Iterator[ScoredChunk]:
+        """Score chunks in order, preparing the next chunk while the current one is scored."""
+        bar = tqdm(unit=" records", disable=not progress, desc="tbvar score")
+        try:
+            for prepared in _prefetch(chunks, self.prepare):
+                scored = self.score(*prepared)
+                bar.update(len(scored.lines) or len(scored.rows))
+                yield scored
+        finally:
+            bar.close()
+
+
+def _scatter(values: np.ndarray | list, rows: np.ndarray, n: int) -> np.ndarray:
+    """Values of scored rows placed into an n-row column (NaN / -1 / '' elsewhere)."""
+    values = np.asarray(values)
+    if values.dtype.kind == "f":
+        out = np.full(n, np.nan, dtype=values.dtype)
+    elif values.dtype.kind == "i":
+        out = np.full(n, -1, dtype=values.dtype)
+    else:
+        out = np.full(n, "", dtype=object)
+    out[rows] = values
+    return out
+
+
+_DONE = object()
+
+
+def _prefetch(items: Iterable, work, depth: int = 2) -> Iterator:
+    """Apply ``work`` to ``items`` in a background thread, ``depth`` results ahead."""
+    results: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                results.put(work(item))
+            results.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, re-raised there
+            results.put(exc)
+
+    thread = threading.Thread(target=produce, name="tbvar-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = results.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                results.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.05)
