@@ -130,7 +130,7 @@ def _layer_specs(path: str, root: h5py.File) -> dict[str, tuple[str, dict[str, A
         doc = json.loads(_text(root.attrs["model_config"]))
         config = doc["config"]
         layers = config["layers"] if isinstance(config, dict) else config
-        return {layer["config"]["name"] if "name" not in layer else layer["name"]:
+        return {layer.get("name") or layer["config"]["name"]:
                 (str(layer["class_name"]), dict(layer["config"])) for layer in layers}
     except (ValueError, KeyError, TypeError) as exc:
         raise KerasImportError(f"{path}: cannot parse the Keras model_config ({exc!r})") from None

@@ -167,7 +167,7 @@ def installed_path(name: str, cache_dir: str | os.PathLike[str] | None = None) -
 def manual_instructions(entry: RegistryEntry) -> str:
     """One line telling a person how to install ``entry`` by hand."""
     where = entry.manual_url or entry.urls[0]
-    text = (f"download {entry.filename} by hand from {where} and run "
+    text = (f"download {entry.filename} from {where}, then run "
             f"`tbvar model fetch {entry.name} --file {entry.filename}`")
     if entry.converter == "keras":
         text += (f" (or `tbvar model import-keras {entry.filename} -o {entry.name}.safetensors`"
@@ -434,5 +434,5 @@ def resolve_model(spec: str | os.PathLike[str] | None, *,
         default = " (the default model)" if spec == DEFAULT_MODEL else ""
         raise DownloadError(
             f"model {spec!r}{default} is not installed in {models_dir(cache_dir)} and could "
-            f"not be downloaded ({exc}); to install it, {manual_instructions(entry)}"
+            f"not be downloaded ({exc}); to install it by hand, {manual_instructions(entry)}"
         ) from None
