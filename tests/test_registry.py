@@ -44,6 +44,7 @@ class Server:
         self.truncate = 0  # cut this many responses in half
         self.honour_range = True
         self.content_type = "application/octet-stream"
+        self.types: dict[str, str] = {}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -63,7 +64,7 @@ class Server:
                 else:
                     self.send_response(200)
                 rest = body[start:]
-                self.send_header("Content-Type", server.content_type)
+                self.send_header("Content-Type", server.types.get(self.path, server.content_type))
                 self.send_header("Content-Length", str(len(rest)))
                 self.end_headers()
                 if server.truncate:
@@ -214,6 +215,30 @@ def test_web_page_instead_of_file(tmp_path, monkeypatch, server, cache, keras_by
     with pytest.raises(DownloadError, match="returned a web page"):
         fetch_model("small")
     assert files_under(cache) == []
+    # a confirmation form that only leads to itself is not followed forever
+    server.files["/small.hdf5"] = b'<form action="/small.hdf5"></form>'
+    with pytest.raises(DownloadError, match="still after 2 confirmation forms"):
+        fetch_model("small")
+    assert files_under(cache) == []
+
+
+def test_confirmation_form_is_followed(tmp_path, monkeypatch, server, cache, keras_bytes):
+    # shaped like Google Drive's large-file page: a GET form with hidden fields
+    server.files["/download?id=abc&export=download"] = (
+        b'<html><body><p>can\'t scan this file for viruses</p>'
+        b'<form id="download-form" action="/download" method="get">'
+        b'<input type="submit" value="Download anyway">'
+        b'<input type="hidden" name="id" value="abc">'
+        b'<input type="hidden" name="confirm" value="t">'
+        b'<input type="hidden" name="uuid" value="1-2"></form></body></html>')
+    server.types["/download?id=abc&export=download"] = "text/html; charset=utf-8"
+    server.files["/download?id=abc&confirm=t&uuid=1-2"] = keras_bytes
+    use_registry(tmp_path, monkeypatch, urls=[server.url("/download?id=abc&export=download")],
+                 sha256=file_sha256_bytes(keras_bytes))
+    fetch_model("small")
+    assert [p for p, _ in server.requests] == ["/download?id=abc&export=download",
+                                               "/download?id=abc&confirm=t&uuid=1-2"]
+    assert files_under(cache) == ["models/small.safetensors"]
 
 
 def test_unknown_sha_recorded_and_second_url_used(tmp_path, monkeypatch, server, cache,
