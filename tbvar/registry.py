@@ -274,9 +274,9 @@ def download(url: str, directory: str | os.PathLike[str], *, retries: int = RETR
     Interrupted transfers are resumed with an HTTP ``Range`` request (restarted from the
     beginning when the server does not honour it), up to ``retries`` times. An HTML answer
     holding a GET form (a download-confirmation page such as Google Drive's for large files)
-    is followed, at most :data:`MAX_FORMS` times; any other web page is an error. On any failure the
-    temporary file is removed and :class:`DownloadError` raised; the caller owns the returned
-    file (rename it into place or delete it).
+    is followed, at most :data:`MAX_FORMS` times; any other web page is an error. On any
+    failure the temporary file is removed and :class:`DownloadError` raised; the caller owns
+    the returned file (rename it into place or delete it).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
