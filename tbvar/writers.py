@@ -189,12 +189,13 @@ class VcfWriter:
         values = _info_values(rows)
         record_index = rows["record_index"].to_numpy()
         has_alt = rows["alt_index"].to_numpy() >= 0
-        first_record = int(record_index[0]) if len(rows) else 0
+        first = int(record_index[0]) if len(rows) else 0
+        bounds = np.searchsorted(record_index, first + np.arange(len(chunk.lines) + 1))
         out = []
         for offset, line in enumerate(chunk.lines):
-            picked = np.flatnonzero((record_index == first_record + offset) & has_alt)
+            picked = [i for i in range(bounds[offset], bounds[offset + 1]) if has_alt[i]]
             info = ";".join(f"{key}={','.join(vals[i] for i in picked)}"
-                            for key, vals in values.items()) if len(picked) else ""
+                            for key, vals in values.items()) if picked else ""
             out.append(_annotate_line(line, info))
         if out:
             self._handle.write(("\n".join(out) + "\n").encode())
