@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import h5py
@@ -263,6 +265,25 @@ def test_danq_like_model_rejected(tmp_path, small_weights):
                             full_model=False, length=58, pool=4, attention=False)
     with pytest.raises(KerasImportError, match="4 layers with weights, expected 5"):
         import_keras(path, pool_size=4)
+
+
+@pytest.mark.parametrize(("layer", "key", "value", "message"), [
+    ("conv1d_7", "padding", "same", "conv1d_7 has padding='same'"),
+    ("dense_8", "activation", "tanh", "dense_8 has activation 'tanh'; TBiNet expects 'relu'"),
+    ("dense_7", "activation", "relu", "dense_7 has activation 'relu'; TBiNet expects 'linear'"),
+    ("max_pooling1d_1", "strides", [2], "max_pooling1d_1 has strides=2"),
+    ("bidirectional_7", "merge_mode", "sum", "bidirectional_7 has merge_mode='sum'"),
+])
+def test_model_config_mismatch_rejected(tmp_path, small_weights, layer, key, value, message):
+    path = small_file(tmp_path, small_weights, full_model=True)
+    with h5py.File(path, "a") as handle:
+        config = json.loads(handle.attrs["model_config"])
+        for entry in config["config"]["layers"]:
+            if entry["name"] == layer:
+                entry["config"][key] = value
+        handle.attrs["model_config"] = json.dumps(config).encode()
+    with pytest.raises(KerasImportError, match=re.escape(message)):
+        import_keras(path)
 
 
 def test_backend_and_version_checked(tmp_path, small_weights):
