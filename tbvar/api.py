@@ -17,6 +17,7 @@ from tbvar.model import TBiNet
 from tbvar.output import write_run
 from tbvar.partial import input_fingerprint
 from tbvar.pipeline import RunSummary, ScoreOptions, ScoringRun
+from tbvar.registry import resolve_model
 from tbvar.scoring import LOGIT_EPS, Scorer
 from tbvar.tasks import select_tasks, task_labels
 from tbvar.variants import VariantChunk, alleles_from_frame, iter_source_chunks
@@ -26,19 +27,22 @@ from tbvar.writers import SkippedWriter, TableWriter, VcfWriter, detect_format
 PathLike = str | os.PathLike[str]
 
 
-def load_model(model: PathLike | TBiNet, device: str = "cpu") -> TBiNet:
-    """Load a tbvar model file; the returned module carries its metadata as ``.info``.
+def load_model(model: PathLike | TBiNet | None = None, device: str = "cpu") -> TBiNet:
+    """Load a model; the returned module carries its metadata as ``.info``.
 
     Parameters
     ----------
     model
-        Path of a ``.safetensors`` tbvar model (an already loaded model is returned as is).
+        A registry name (``None``: the published TBiNet, ``"tbinet"``; installed in the cache
+        on first use), a ``.safetensors`` tbvar model, or a Keras TBiNet ``.h5`` file
+        (converted once and cached); an already loaded model is returned as is.
     device
         Device to place the model on.
     """
     if isinstance(model, TBiNet):
         return model
-    loaded, info = load_checkpoint(model, device="cpu" if device == "auto" else device)
+    loaded, info = load_checkpoint(resolve_model(model),
+                                   device="cpu" if device == "auto" else device)
     loaded.info = info
     return loaded
 

@@ -79,7 +79,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "averaged) and attention shifts.")
     parser.add_argument("input", help="VCF, VCF.gz or BCF")
     parser.add_argument("--genome", required=True, help="reference FASTA (plain or bgzip)")
-    parser.add_argument("--model", required=True, help="tbvar model file (.safetensors)")
+    parser.add_argument("--model", help="registry name (see `tbvar model list`), tbvar "
+                        ".safetensors or Keras .h5 file (default: the published TBiNet, "
+                        "'tbinet', installed in the cache on first use)")
     parser.add_argument("-o", "--output", help="output .vcf[.gz], .bcf, .tsv[.gz] or "
                         ".parquet (default: INPUT.tbvar.vcf.gz next to the input)")
     parser.add_argument("--format", choices=OUTPUT_FORMATS, help="output format (default: "
