@@ -11,22 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pysam
 import pytest
-import torch
 from cyvcf2 import VCF
 
 from tbvar.cli import main
 from tests.vcf_corpus import build_corpus, write_genome, write_model
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models run ~20x slower with 2 intra-op threads on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
