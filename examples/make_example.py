@@ -61,6 +61,7 @@ def example_records(genome: Genome, rng: np.random.Generator) -> list[str]:
         (p + 800, ".", base(p + 800, 150), base(p + 800), "bad: deletion too long"),
         (p + 900, ".", base(p + 900), ".", "bad: no ALT"),
     ]
+    rows.sort(key=lambda row: row[0])
     lines = [f"chr17\t{pos}\t{vid}\t{ref}\t{alt}\t.\t.\tNOTE={note.replace(' ', '_')}"
              for pos, vid, ref, alt, note in rows]
     lines.append("chrUn_gl000220\t1000\t.\tA\tG\t.\t.\tNOTE=bad:_unknown_contig")

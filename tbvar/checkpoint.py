@@ -193,3 +193,11 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu"
     model.load_state_dict(state)
     info.sha256 = file_sha256(path)
     return model.to(device).eval(), info
+
+
+def import_keras(path: str | os.PathLike[str], output: str | os.PathLike[str] | None = None,
+                 **options: Any) -> tuple[TBiNet, ModelInfo]:
+    """Convert a Keras TBiNet HDF5 file; see :func:`tbvar.keras_import.import_keras`."""
+    from tbvar.keras_import import import_keras as _import_keras  # h5py only when needed
+
+    return _import_keras(path, output, **options)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -65,6 +66,50 @@ def contig_name_candidates(name: str) -> list[str]:
     return list(dict.fromkeys(candidates))
 
 
+_GRC_ACCESSION = re.compile(r"^([A-Z]{2}\d{6})\.(\d+)$", re.IGNORECASE)
+_UCSC_UNPLACED = re.compile(r"^chr(\w+?)_([a-z]{2}\d{6})(?:v(\d+))?(?:_random|_alt)?$",
+                            re.IGNORECASE)
+
+
+def accession_key(name: str) -> str | None:
+    """Shared key of GRC and UCSC names of an unplaced/unlocalised scaffold, else ``None``.
+
+    ``GL000192.1`` (GRCh37) and ``chr1_gl000192_random`` (hg19) both give ``gl000192.1``;
+    ``KI270706.1`` and ``chr1_KI270706v1_random`` (hg38) both give ``ki270706.1``. hg19 has no
+    version in the name, which is read as version 1 (all hg19 scaffolds are version 1).
+    """
+    match = _GRC_ACCESSION.match(name)
+    if match:
+        return f"{match.group(1).lower()}.{match.group(2)}"
+    match = _UCSC_UNPLACED.match(name)
+    if match:
+        return f"{match.group(2).lower()}.{match.group(3) or 1}"
+    return None
+
+
+def read_contig_map(path: str | os.PathLike[str]) -> dict[str, str]:
+    """A ``--contig-map`` file: two tab- or space-separated columns, VCF name and FASTA name.
+
+    Blank lines and lines starting with ``#`` are ignored.
+    """
+    mapping: dict[str, str] = {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                fields = line.split()
+                if not fields or fields[0].startswith("#"):
+                    continue
+                if len(fields) != 2:
+                    raise GenomeError(f"{path}: line {number}: expected two columns (VCF "
+                                      f"contig, FASTA contig), found {len(fields)}")
+                if mapping.get(fields[0], fields[1]) != fields[1]:
+                    raise GenomeError(f"{path}: line {number}: {fields[0]!r} is mapped twice")
+                mapping[fields[0]] = fields[1]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GenomeError(f"{path}: cannot read contig map ({exc})") from None
+    return mapping
+
+
 class Genome:
     """A reference genome opened for window gathering.
 
@@ -77,7 +122,12 @@ class Genome:
         Where encoded contigs are kept; ``None`` → :func:`default_cache_dir` / ``genomes``;
         ``False`` keeps them in memory only.
     contig_map
-        Explicit ``{input name: FASTA name}`` mapping tried before automatic harmonisation.
+        Explicit ``{input name: FASTA name}`` mapping used instead of automatic harmonisation
+        for the names it lists (see :func:`read_contig_map`). Automatic harmonisation tries
+        the name as is, with ``chr`` added or removed, chrM/MT/M, and GRC scaffold accessions
+        against UCSC names (``GL000192.1`` ↔ ``chr1_gl000192_random``, see
+        :func:`accession_key`). Alternative haplotypes such as hg19 ``chr6_ssto_hap7`` match
+        only by their exact name; map them with a contig map.
     """
 
     def __init__(self, path: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None
@@ -94,6 +144,7 @@ class Genome:
         self.contig_map = dict(contig_map or {})
         self._encoded: dict[str, np.ndarray] = {}
         self._resolved: dict[str, str | None] = {}
+        self._accession_names: dict[str, str] | None = None
         if cache_dir is False:
             self.cache_dir: Path | None = None
         else:
@@ -111,8 +162,17 @@ class Genome:
         if name not in self._resolved:
             mapped = self.contig_map.get(name)
             candidates = [mapped] if mapped is not None else contig_name_candidates(name)
-            self._resolved[name] = next((c for c in candidates if c in self.lengths), None)
+            found = next((c for c in candidates if c in self.lengths), None)
+            if found is None and mapped is None:
+                found = self._accessions().get(accession_key(name) or "")
+            self._resolved[name] = found
         return self._resolved[name]
+
+    def _accessions(self) -> dict[str, str]:
+        if self._accession_names is None:
+            keys = [(accession_key(name), name) for name in self.lengths]
+            self._accession_names = {key: name for key, name in keys if key is not None}
+        return self._accession_names
 
     def codes(self, contig: str) -> np.ndarray:
         """Base codes of a whole FASTA contig (memory-mapped from the cache when possible)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,11 +19,11 @@ from tqdm import tqdm
 
 from tbvar.genome import Genome
 from tbvar.scoring import ATTENTION_SCORES, TASK_SCORES, Scorer
-from tbvar.variants import STATUS_OK, VariantChunk, classify
+from tbvar.variants import STATUS_OK, VariantChunk, allele_frame, classify
 from tbvar.windows import build_windows
 
 SUMMARY_COLUMNS = ("max_abslod", "max_lod", "max_lod_task", "top_tasks", *ATTENTION_SCORES)
-FLAG_COLUMNS = ("ref_match", "contains_n", "edge")
+FLAG_COLUMNS = ("ref_match", "swapped", "contains_n", "edge")
 TOP_SEPARATOR = "&"
 
 
@@ -46,31 +46,37 @@ class ScoreOptions:
 
 
 @dataclass
-class ScoredChunk:
-    """Result rows of one chunk: one row per allele, in input order, and the VCF lines."""
-
-    rows: pd.DataFrame
-    lines: list[str]
-
-
-@dataclass
 class RunSummary:
-    """Counts of a run; ``status_counts`` add up to ``alleles``."""
+    """Counts of a run; ``status_counts`` add up to ``alleles``, every record is counted.
+
+    ``header_added`` lists the header lines added for IDs the input used without defining.
+    """
 
     records: int = 0
     alleles: int = 0
     status_counts: Counter = field(default_factory=Counter)
     edge: int = 0
     contains_n: int = 0
+    swapped: int = 0
     ref_mismatch_policy: str = "skip"
+    header_added: list[str] = field(default_factory=list)
 
     def add(self, rows: pd.DataFrame, records: int) -> None:
-        """Count one chunk."""
+        """Count one chunk's result rows (``records`` input records)."""
         self.records += records
         self.alleles += len(rows)
         self.status_counts.update(rows["status"].tolist())
         self.edge += int(rows["edge"].sum())
         self.contains_n += int(rows["contains_n"].sum())
+        self.swapped += int(rows["swapped"].sum())
+
+    def merge(self, other: dict) -> None:
+        """Add the counts of another summary given as :meth:`to_dict` output."""
+        self.records += other["records"]
+        self.alleles += other["alleles"]
+        self.status_counts.update(other["status_counts"])
+        for name in ("edge", "contains_n", "swapped"):
+            setattr(self, name, getattr(self, name) + other["flags"][name])
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
@@ -78,8 +84,10 @@ class RunSummary:
             "records": self.records, "alleles": self.alleles,
             "scored": self.status_counts.get(STATUS_OK, 0),
             "status_counts": dict(sorted(self.status_counts.items())),
-            "flags": {"edge": self.edge, "contains_n": self.contains_n},
+            "flags": {"edge": self.edge, "contains_n": self.contains_n,
+                      "swapped": self.swapped},
             "ref_mismatch_policy": self.ref_mismatch_policy,
+            "header_added": list(self.header_added),
         }
 
     def format(self) -> str:
@@ -87,11 +95,32 @@ class RunSummary:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(self.status_counts.items(),
                                                           key=lambda kv: (-kv[1], kv[0])))
         policy = {"skip": "REF mismatches are skipped (status ref_mismatch)",
+                  "flip": "REF mismatches whose ALT matches the genome are scored with REF "
+                          "and ALT swapped (flag swapped); others are skipped",
                   "use-vcf": "REF mismatches are scored with the VCF's REF (ref_match=False)"}
-        return (f"{self.records} records -> {self.alleles} alleles; {counts or 'none'}\n"
-                f"flags: edge {self.edge}, contains_n {self.contains_n}\n"
+        text = (f"{self.records} records -> {self.alleles} alleles; {counts or 'none'}\n"
+                f"flags: edge {self.edge}, contains_n {self.contains_n}, "
+                f"swapped {self.swapped}\n"
                 f"REF mismatch policy: {self.ref_mismatch_policy} - "
                 f"{policy.get(self.ref_mismatch_policy, '')}")
+        if self.header_added:
+            text += (f"\n{len(self.header_added)} INFO/FORMAT/FILTER/contig IDs used but not "
+                     "defined in the input header were defined in the output header")
+        return text
+
+
+@dataclass
+class ScoredChunk:
+    """Result rows of one chunk: one row per allele, in input order, and the VCF lines.
+
+    ``numbers`` are the records' input line numbers; ``summary`` counts this chunk only.
+    """
+
+    rows: pd.DataFrame
+    lines: list[str]
+    numbers: list[int] = field(default_factory=list)
+    index: int = 0
+    summary: RunSummary | None = None
 
 
 def _top_tasks(lod: np.ndarray, labels: np.ndarray, k: int) -> list[str]:
@@ -112,7 +141,8 @@ def _summaries(lod: np.ndarray, labels: np.ndarray, top_k: int) -> dict[str, obj
     reaching = [TOP_SEPARATOR.join(labels[np.flatnonzero(row == m)])
                 for row, m in zip(absolute, best, strict=True)]
     return {"max_abslod": best.astype(np.float32), "max_lod": signed.astype(np.float32),
-            "max_lod_task": reaching, "top_tasks": _top_tasks(lod, labels, top_k)}
+            "max_lod_task": np.array(reaching, dtype=object),
+            "top_tasks": np.array(_top_tasks(lod, labels, top_k), dtype=object)}
 
 
 class ScoringRun:
@@ -171,18 +201,39 @@ class ScoringRun:
             matrix[ok] = np.concatenate(blocks, axis=1)
         result = pd.concat([rows, pd.DataFrame(columns),
                             pd.DataFrame(matrix, columns=self.score_columns)], axis=1)
-        self.summary.add(result, int(rows["record_index"].nunique()))
-        return ScoredChunk(result, chunk.lines)
+        counts = RunSummary(ref_mismatch_policy=self.options.ref_mismatch)
+        counts.add(result, int(rows["record_index"].nunique()))
+        self.summary.merge(counts.to_dict())
+        return ScoredChunk(result, chunk.lines, chunk.numbers, chunk.index, counts)
 
-    def run(self, chunks: Iterable[VariantChunk], progress: bool = False
-            ) -> Iterator[ScoredChunk]:
-        """Score chunks in order, preparing the next chunk while the current one is scored."""
+    def template(self) -> pd.DataFrame:
+        """A zero-row result frame with every output column and its dtype."""
+        empty = VariantChunk(allele_frame([]))
+        summary = self.summary
+        self.summary = RunSummary()
+        try:
+            return self.score(*self.prepare(empty)).rows
+        finally:
+            self.summary = summary
+
+    def run(self, chunks: Iterable[VariantChunk], progress: bool = False,
+            skip: Callable[[int], bool] | None = None
+            ) -> Iterator[tuple[VariantChunk, ScoredChunk | None]]:
+        """Score chunks in order, preparing the next chunk while the current one is scored.
+
+        Yields ``(chunk, scored)``; chunks for which ``skip(chunk.index)`` is true (finished in
+        an earlier, resumed run) are read but not scored and come with ``scored=None``.
+        """
+        def work(chunk: VariantChunk) -> tuple:
+            return (chunk,) if skip is not None and skip(chunk.index) else self.prepare(chunk)
+
         bar = tqdm(unit=" records", disable=not progress, desc="tbvar score")
         try:
-            for prepared in _prefetch(chunks, self.prepare):
-                scored = self.score(*prepared)
-                bar.update(len(scored.lines) or len(scored.rows))
-                yield scored
+            for prepared in _prefetch(chunks, work):
+                scored = self.score(*prepared) if len(prepared) == 3 else None
+                bar.update(len(prepared[0].lines) or
+                           int(prepared[0].alleles["record_index"].nunique()))
+                yield prepared[0], scored
         finally:
             bar.close()
 

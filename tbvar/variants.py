@@ -1,4 +1,7 @@
-"""Variant input: VCF/VCF.gz/BCF (cyvcf2) or a DataFrame, split per ALT, each with a status.
+"""Variant input: VCF/VCF.gz/BCF or a DataFrame, split per ALT, each with a status.
+
+Files are read by :class:`tbvar.vcf_reader.VcfSource` (record lines passed through unchanged,
+errors naming the line).
 
 Every input record yields at least one *allele row* (one per ALT; one row with ``alt_index``
 -1 for a record without ALT). Rows that cannot be scored keep a status saying why; nothing is
@@ -11,8 +14,12 @@ dropped. Statuses, in the order they are checked:
 ``too_long``          REF or ALT longer than ``max_allele_length``
 ``unknown_contig``    the contig is not in the genome (after name harmonisation)
 ``bad_position``      POS < 1 or REF runs past the end of the contig
-``ref_mismatch``      REF differs from the genome (case-insensitive), with the ``skip`` policy
+``ref_mismatch``      REF differs from the genome (case-insensitive) with the ``skip`` policy,
+                      or with ``flip`` when the ALT does not match the genome either
 ``ok``                scored
+
+Unsorted and duplicate records are allowed: every record is scored independently, in input
+order, and written in input order.
 """
 
 from __future__ import annotations
@@ -23,20 +30,30 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from cyvcf2 import VCF
 
 from tbvar.genome import BASE_TO_CODE, Genome
+from tbvar.vcf_reader import RawRecord, VariantInputError, VcfSource
+
+__all__ = ["VariantInputError", "VariantChunk", "classify", "iter_vcf_chunks",
+           "iter_source_chunks", "read_vcf_header", "alleles_from_frame"]
 
 STATUS_OK = "ok"
 STATUSES = ("ok", "no_alt", "symbolic_allele", "ambiguous_allele", "too_long",
             "unknown_contig", "bad_position", "ref_mismatch")
-REF_MISMATCH_POLICIES = ("skip", "use-vcf")
+STATUS_REASONS = {
+    "ok": "scored",
+    "no_alt": "ALT is '.'",
+    "symbolic_allele": "symbolic ALT (<...>, *, breakend) cannot be scored",
+    "ambiguous_allele": "REF or ALT has a character other than A, C, G, T, N",
+    "too_long": "REF or ALT longer than the maximum allele length",
+    "unknown_contig": "contig not in the genome (after name harmonisation and --contig-map)",
+    "bad_position": "POS < 1 or REF runs past the end of the contig",
+    "ref_mismatch": "REF differs from the genome",
+}
+REF_MISMATCH_POLICIES = ("skip", "flip", "use-vcf")
 ALLELE_COLUMNS = ("record_index", "alt_index", "chrom", "pos", "id", "ref", "alt")
+_ALLELE_DTYPES = {"record_index": np.int64, "alt_index": np.int64, "pos": np.int64}
 _VALID_BASES = frozenset("ACGTNacgtn")
-
-
-class VariantInputError(ValueError):
-    """An input file or table cannot be read; the message names the file and record."""
 
 
 @dataclass
@@ -47,14 +64,27 @@ class VariantChunk:
     ----------
     alleles
         One row per record × ALT with :data:`ALLELE_COLUMNS`, later ``status``, ``contig``,
-        ``ref_match``.
+        ``ref_match``, ``swapped``.
     lines
-        The records' original VCF lines (without newline) for pass-through writers; empty for
+        The records' original VCF lines (without line end) for pass-through writers; empty for
         DataFrame input.
+    numbers
+        Per record, its 1-based line number in the input (record number for BCF / regions).
+    index
+        Position of the chunk in the run (0, 1, ...).
     """
 
     alleles: pd.DataFrame
     lines: list[str] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)
+    index: int = 0
+
+
+def allele_frame(rows: list[tuple]) -> pd.DataFrame:
+    """Allele rows as a DataFrame with :data:`ALLELE_COLUMNS` and fixed dtypes."""
+    frame = pd.DataFrame(rows, columns=list(ALLELE_COLUMNS))
+    return frame.astype(_ALLELE_DTYPES) if len(frame) else frame.astype(
+        {**dict.fromkeys(ALLELE_COLUMNS, object), **_ALLELE_DTYPES})
 
 
 def _allele_status(ref: str, alt: str | None, max_len: int) -> str:
@@ -79,12 +109,29 @@ def _concat_codes(alleles: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return BASE_TO_CODE[np.frombuffer(text, dtype=np.uint8)], offsets
 
 
+def _matches_genome(codes: np.ndarray, pos0: np.ndarray, alleles: pd.Series) -> np.ndarray:
+    """Per allele, whether it lies inside the contig and equals the genome at ``pos0``."""
+    lengths = alleles.str.len().to_numpy(dtype=np.int64)
+    inside = (pos0 >= 0) & (pos0 + lengths <= len(codes))
+    result = np.zeros(len(pos0), dtype=bool)
+    rows = np.flatnonzero(inside)
+    if len(rows):
+        allele_codes, offsets = _concat_codes(alleles.iloc[rows])
+        index = np.repeat(pos0[rows] - offsets, lengths[rows]) + np.arange(len(allele_codes))
+        result[rows] = np.logical_and.reduceat(codes[index] == allele_codes, offsets)
+    return result
+
+
 def classify(alleles: pd.DataFrame, genome: Genome, max_allele_length: int = 100,
              ref_mismatch: str = "skip") -> pd.DataFrame:
-    """Add ``status``, ``contig`` (FASTA name) and ``ref_match`` columns to allele rows.
+    """Add ``status``, ``contig`` (FASTA name), ``ref_match`` and ``swapped`` to allele rows.
 
     REF is compared with the genome in one vectorised gather per contig (case-insensitive;
-    any non-ACGT base counts as N on both sides).
+    any non-ACGT base counts as N on both sides). ``ref_mismatch`` says what a REF that
+    differs from the genome does: ``skip`` (status ``ref_mismatch``), ``flip`` (if the ALT
+    matches the genome there, REF and ALT are swapped in the row, which is scored and marked
+    ``swapped``; otherwise ``ref_mismatch``) or ``use-vcf`` (scored with the VCF's REF).
+    ``ref_match`` always says whether the VCF's REF matched.
     """
     if ref_mismatch not in REF_MISMATCH_POLICIES:
         raise ValueError(f"ref_mismatch must be one of {REF_MISMATCH_POLICIES}")
@@ -94,26 +141,31 @@ def classify(alleles: pd.DataFrame, genome: Genome, max_allele_length: int = 100
     contig = np.array([genome.resolve(c) for c in out["chrom"]], dtype=object)
     status[(status == STATUS_OK) & pd.isna(contig)] = "unknown_contig"
     ref_match = np.zeros(len(out), dtype=bool)
+    swapped = np.zeros(len(out), dtype=bool)
     checkable = np.flatnonzero(status == STATUS_OK)
+    positions = out["pos"].to_numpy(dtype=np.int64) - 1
     for name in pd.unique(contig[checkable]):
         rows = checkable[contig[checkable] == name]
-        pos0 = out["pos"].to_numpy(dtype=np.int64)[rows] - 1
-        refs = out["ref"].iloc[rows]
+        pos0, refs = positions[rows], out["ref"].iloc[rows]
         lengths = refs.str.len().to_numpy(dtype=np.int64)
         inside = (pos0 >= 0) & (pos0 + lengths <= genome.lengths[name])
         status[rows[~inside]] = "bad_position"
-        rows, pos0, refs, lengths = rows[inside], pos0[inside], refs[inside], lengths[inside]
-        if len(rows) == 0:
-            continue
-        ref_codes, offsets = _concat_codes(refs)
-        genome_index = np.repeat(pos0 - offsets, lengths) + np.arange(len(ref_codes))
-        same = genome.codes(name)[genome_index] == ref_codes
-        ref_match[rows] = np.logical_and.reduceat(same, offsets)
-    if ref_mismatch == "skip":
-        status[(status == STATUS_OK) & ~ref_match] = "ref_mismatch"
+        codes = genome.codes(name)
+        ref_match[rows] = _matches_genome(codes, pos0, refs) & inside
+        if ref_mismatch == "flip":
+            wrong = rows[inside & ~ref_match[rows]]
+            swapped[wrong] = _matches_genome(codes, positions[wrong], out["alt"].iloc[wrong])
+    if ref_mismatch != "use-vcf":
+        status[(status == STATUS_OK) & ~ref_match & ~swapped] = "ref_mismatch"
+    if swapped.any():
+        vcf_ref = out["ref"].to_numpy(dtype=object)
+        vcf_alt = out["alt"].to_numpy(dtype=object)
+        out["ref"] = np.where(swapped, vcf_alt, vcf_ref)
+        out["alt"] = np.where(swapped, vcf_ref, vcf_alt)
     out["status"] = status
     out["contig"] = contig
     out["ref_match"] = ref_match
+    out["swapped"] = swapped
     return out
 
 
@@ -126,22 +178,30 @@ def _records_to_rows(record_index: int, chrom: str, pos: int, vid: str | None, r
 
 def read_vcf_header(path: str | os.PathLike[str]) -> str:
     """The raw header text of a VCF/BCF (``##`` lines and the ``#CHROM`` line)."""
-    reader = open_vcf(path)
-    try:
-        return reader.raw_header
-    finally:
-        reader.close()
+    return VcfSource(path).header
 
 
-def open_vcf(path: str | os.PathLike[str]) -> VCF:
-    """Open a VCF/VCF.gz/BCF with cyvcf2, turning failures into :class:`VariantInputError`."""
-    path = str(path)
-    if not os.path.exists(path):
-        raise VariantInputError(f"{path}: no such file")
-    try:
-        return VCF(path, lazy=True, threads=1)
-    except (OSError, ValueError, Exception) as exc:  # cyvcf2 raises bare Exception too
-        raise VariantInputError(f"{path}: not a readable VCF/BCF file ({exc})") from None
+def iter_source_chunks(source: VcfSource, chunk_size: int = 1024) -> Iterator[VariantChunk]:
+    """Read an opened VCF in chunks of ``chunk_size`` records, in file order."""
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be positive")
+    rows: list[tuple] = []
+    lines: list[str] = []
+    numbers: list[int] = []
+    index = chunk_index = 0
+    record: RawRecord
+    for record in source.records():
+        rows += _records_to_rows(index, record.chrom, record.pos, record.id, record.ref,
+                                 record.alts)
+        lines.append(record.line)
+        numbers.append(record.number)
+        index += 1
+        if len(lines) == chunk_size:
+            yield VariantChunk(allele_frame(rows), lines, numbers, chunk_index)
+            rows, lines, numbers = [], [], []
+            chunk_index += 1
+    if lines:
+        yield VariantChunk(allele_frame(rows), lines, numbers, chunk_index)
 
 
 def iter_vcf_chunks(path: str | os.PathLike[str], chunk_size: int = 1024,
@@ -151,43 +211,13 @@ def iter_vcf_chunks(path: str | os.PathLike[str], chunk_size: int = 1024,
     Parameters
     ----------
     path
-        VCF, bgzipped VCF or BCF.
+        VCF (plain, gzip or bgzip) or BCF.
     chunk_size
         Records per chunk (memory stays bounded by this).
     region
         ``chrom``, ``chrom:start-end`` (1-based, inclusive); needs a tabix/CSI index.
     """
-    path = str(path)
-    reader = open_vcf(path)
-    try:
-        try:
-            records = reader(region) if region else iter(reader)
-        except (OSError, ValueError, Exception) as exc:
-            raise VariantInputError(f"{path}: cannot query region {region!r} ({exc}); "
-                                    "the file must be bgzipped and indexed (tabix -p vcf)"
-                                    ) from None
-        rows: list[tuple] = []
-        lines: list[str] = []
-        index = 0
-        while True:
-            try:
-                variant = next(records)
-            except StopIteration:
-                break
-            except Exception as exc:  # htslib parse errors surface as generic exceptions
-                raise VariantInputError(f"{path}: record {index + 1} (after the header) "
-                                        f"cannot be parsed ({exc})") from None
-            rows += _records_to_rows(index, variant.CHROM, variant.POS, variant.ID,
-                                     variant.REF, list(variant.ALT))
-            lines.append(str(variant).rstrip("\r\n"))
-            index += 1
-            if len(lines) == chunk_size:
-                yield VariantChunk(pd.DataFrame(rows, columns=list(ALLELE_COLUMNS)), lines)
-                rows, lines = [], []
-        if lines:
-            yield VariantChunk(pd.DataFrame(rows, columns=list(ALLELE_COLUMNS)), lines)
-    finally:
-        reader.close()
+    return iter_source_chunks(VcfSource(path, region), chunk_size)
 
 
 def alleles_from_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -210,4 +240,4 @@ def alleles_from_frame(frame: pd.DataFrame) -> pd.DataFrame:
         alts = [] if pd.isna(alt) or str(alt) in ("", ".") else str(alt).split(",")
         rows += _records_to_rows(index, str(chrom), pos, None if pd.isna(vid) else str(vid),
                                  str(ref), alts)
-    return pd.DataFrame(rows, columns=list(ALLELE_COLUMNS))
+    return allele_frame(rows)

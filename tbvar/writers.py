@@ -1,8 +1,11 @@
 """Output writers: annotated VCF / VCF.gz / BCF, TSV(.gz) and Parquet; all atomic.
 
-Each writer receives :class:`tbvar.pipeline.ScoredChunk` objects in input order and writes to a
-temporary file next to the target, renamed into place only by :meth:`commit`; :meth:`abort`
-(or an exception) removes it, so a target path only ever holds a complete output.
+Each writer turns a :class:`tbvar.pipeline.ScoredChunk` into an output *part* (bytes) with
+``encode`` and builds the complete output from the parts of all chunks, in order, with
+``assemble``. :mod:`tbvar.output` stores the parts in ``OUT.partial/`` and renames the assembled
+file into place, so a target path only ever holds a complete output, and a resumed run gives
+the same bytes as an uninterrupted one. Compressed outputs are BGZF (:mod:`tbvar.bgzf`), so the
+compressed parts concatenate.
 
 VCF output keeps every input record and header line. Per ALT it adds Number=A INFO fields
 (``TBVAR_*``, valid VCF 4.3 keys) with float32 values written in their shortest exact decimal
@@ -11,15 +14,18 @@ form. Any ``TBVAR_*`` INFO fields already in the input are replaced.
 
 from __future__ import annotations
 
-import gzip
 import os
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pysam
+from cyvcf2 import VCF, Writer
 
-from tbvar.atomic import AtomicOutput
+from tbvar import bgzf
 from tbvar.pipeline import ScoredChunk
+from tbvar.variants import STATUS_REASONS
 
 OUTPUT_FORMATS = ("vcf", "tsv", "parquet")
 INFO_FIELDS = (
@@ -60,59 +66,129 @@ def format_float(value: float) -> str:
     return "." if np.isnan(value) else str(value)
 
 
+def _arrow_schema(rows: pd.DataFrame, metadata: dict[str, str]):  # -> pyarrow.Schema
+    """Arrow schema fixed by column dtypes (text columns are strings even when all-missing)."""
+    import pyarrow as pa
+
+    fields = [pa.field(name, pa.string() if pd.api.types.is_string_dtype(dtype)
+                       or dtype.kind == "O" else pa.from_numpy_dtype(dtype))
+              for name, dtype in rows.dtypes.items()]
+    meta = {f"tbvar.{k}".encode(): str(v).encode() for k, v in metadata.items()}
+    return pa.schema(fields, metadata=meta)
+
+
 class TableWriter:
-    """Wide table, one row per allele: TSV (optionally gzip) or Parquet."""
+    """Wide table, one row per allele: TSV (optionally bgzip) or Parquet.
 
-    def __init__(self, path: str | os.PathLike[str], fmt: str,
+    Parameters
+    ----------
+    path
+        Final output path (``.gz`` → BGZF-compressed TSV).
+    fmt
+        ``tsv`` or ``parquet``.
+    template
+        A zero-row result frame: the column names and dtypes of every output (an empty input
+        still gives a header / a Parquet file with the full schema).
+    metadata
+        Provenance stored in the Parquet schema metadata (``tbvar.KEY``).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], fmt: str, template: pd.DataFrame,
                  metadata: dict[str, str] | None = None) -> None:
-        self.output = AtomicOutput(path)
+        self.path = str(path)
         self.fmt = fmt
+        self.part = fmt
+        self.columns = list(template.columns)
+        self.compressed = fmt == "tsv" and self.path.endswith(".gz")
         self.metadata = metadata or {}
-        self._header_written = False
-        self._parquet = None
-        self._text = None
-        if fmt == "tsv":
-            opener = gzip.open if str(path).endswith(".gz") else open
-            self._text = opener(self.output.tmp, "wt", encoding="utf-8", newline="")
+        if fmt == "parquet":
+            self._schema = _arrow_schema(template, self.metadata)
 
-    def write(self, chunk: ScoredChunk) -> None:
-        """Append a chunk's rows."""
+    def encode(self, chunk: ScoredChunk) -> bytes:
+        """The chunk's rows as an output part (TSV body, or a Parquet file)."""
+        rows = chunk.rows[self.columns]
         if self.fmt == "tsv":
-            chunk.rows.to_csv(self._text, sep="\t", index=False, header=not self._header_written,
-                              na_rep="NA", lineterminator="\n")
-        else:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+            text = rows.to_csv(sep="\t", index=False, header=False, na_rep="NA",
+                               lineterminator="\n").encode()
+            return bgzf.compress(text) if self.compressed else text
+        import pyarrow as pa
+        import pyarrow.parquet as pq
 
-            table = pa.Table.from_pandas(chunk.rows, preserve_index=False)
-            if self._parquet is None:
-                meta = {**(table.schema.metadata or {}),
-                        **{f"tbvar.{k}".encode(): str(v).encode()
-                           for k, v in self.metadata.items()}}
-                self._schema = table.schema.with_metadata(meta)
-                self._parquet = pq.ParquetWriter(self.output.tmp, self._schema)
-            self._parquet.write_table(table.cast(self._schema))
-        self._header_written = True
+        sink = pa.BufferOutputStream()
+        pq.write_table(pa.Table.from_pandas(rows, schema=self._schema, preserve_index=False),
+                       sink)
+        return sink.getvalue().to_pybytes()
 
-    def commit(self) -> None:
-        """Finish the file and move it into place."""
+    def assemble(self, target: Path, parts: Iterable[Path], extra_header: Sequence[str] = ()
+                 ) -> None:
+        """Write the complete output to ``target`` from the chunk parts, in order."""
         if self.fmt == "tsv":
-            self._text.close()
-        elif self._parquet is not None:
-            self._parquet.close()
-        else:
-            raise ValueError("no rows to write: cannot make an empty Parquet schema")
-        self.output.commit()
+            head = ("\t".join(self.columns) + "\n").encode()
+            _concatenate(target, bgzf.compress(head) if self.compressed else head, parts,
+                         bgzf.EOF if self.compressed else b"")
+            return
+        import pyarrow.parquet as pq
 
-    def abort(self) -> None:
-        """Drop the partial output."""
-        for handle in (self._text, self._parquet):
-            if handle is not None:
-                try:
-                    handle.close()
-                except Exception:  # closing a broken stream must not mask the real error
-                    pass
-        self.output.abort()
+        with pq.ParquetWriter(target, self._schema) as writer:
+            for part in parts:
+                writer.write_table(pq.read_table(part).cast(self._schema))
+
+
+def _concatenate(target: Path, head: bytes, parts: Iterable[Path], tail: bytes) -> None:
+    with open(target, "wb") as out:
+        out.write(head)
+        for part in parts:
+            with open(part, "rb") as source:
+                shutil.copyfileobj(source, out, 1 << 20)
+        out.write(tail)
+
+
+SKIPPED_COLUMNS = ("line", "record_index", "chrom", "pos", "id", "ref", "alt", "status",
+                   "reason")
+
+
+class SkippedWriter:
+    """TSV of every allele row that was not scored, with its input line and reason.
+
+    ``line`` is the record's 1-based line in the input file (its record number for BCF input
+    or ``--region`` queries); ``ref``/``alt`` are as in the input.
+    """
+
+    part = "skipped"
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = str(path)
+        self.compressed = self.path.endswith(".gz")
+
+    def encode(self, chunk: ScoredChunk) -> bytes:
+        """The chunk's unscored rows as TSV text."""
+        rows = chunk.rows
+        bad = rows[rows["status"] != "ok"]
+        if not len(bad):
+            return b""
+        first = int(rows["record_index"].iloc[0])
+        numbers = np.asarray(chunk.numbers if chunk.numbers else
+                             rows["record_index"].drop_duplicates() + 1, dtype=np.int64)
+        swapped = bad["swapped"].to_numpy(dtype=bool) if "swapped" in bad else False
+        table = pd.DataFrame({
+            "line": numbers[bad["record_index"].to_numpy() - first],
+            "record_index": bad["record_index"],
+            "chrom": bad["chrom"], "pos": bad["pos"], "id": bad["id"],
+            "ref": np.where(swapped, bad["alt"], bad["ref"]),
+            "alt": np.where(swapped, bad["ref"], bad["alt"]),
+            "status": bad["status"],
+            "reason": bad["status"].map(STATUS_REASONS),
+        })
+        text = table.to_csv(sep="\t", index=False, header=False, na_rep=".",
+                            lineterminator="\n").encode()
+        return bgzf.compress(text) if self.compressed else text
+
+    def assemble(self, target: Path, parts: Iterable[Path], extra_header: Sequence[str] = ()
+                 ) -> None:
+        """Write the complete TSV to ``target``."""
+        head = ("\t".join(SKIPPED_COLUMNS) + "\n").encode()
+        _concatenate(target, bgzf.compress(head) if self.compressed else head, parts,
+                     bgzf.EOF if self.compressed else b"")
 
 
 def _info_header_lines() -> list[str]:
@@ -120,19 +196,28 @@ def _info_header_lines() -> list[str]:
             for key, kind, text in INFO_FIELDS]
 
 
-def annotated_header(raw_header: str, metadata: dict[str, str]) -> str:
-    """Input header with old TBVAR INFO lines removed and tbvar's lines added before #CHROM."""
+def annotated_header(raw_header: str, metadata: dict[str, str], extra: Sequence[str] = ()
+                     ) -> str:
+    """Input header with old TBVAR INFO lines removed and tbvar's lines added before #CHROM.
+
+    ``extra`` lines (definitions the input lacked, the run summary) go last before #CHROM.
+    """
     lines = [line for line in raw_header.rstrip("\r\n").splitlines()
              if not line.startswith("##INFO=<ID=TBVAR_") and not line.startswith("##tbvar_")]
     chrom_line = lines.pop() if lines and lines[-1].startswith("#CHROM") else None
     if chrom_line is None:
         raise ValueError("VCF header has no #CHROM line")
+    if not any(line.startswith("##FILTER=<ID=PASS,") for line in lines):
+        # htslib defines PASS implicitly; writing it keeps the header as htslib reads it
+        lines.insert(1 if lines and lines[0].startswith("##fileformat") else 0,
+                     '##FILTER=<ID=PASS,Description="All filters passed">')
     meta = [f"##tbvar_{key}={str(value).replace(chr(10), ' ')}" for key, value in metadata.items()]
-    return "\n".join(lines + _info_header_lines() + meta + [chrom_line]) + "\n"
+    return "\n".join(lines + _info_header_lines() + meta + list(extra) + [chrom_line]) + "\n"
 
 
 def _flags(row: pd.Series) -> str:
     flags = [name for name, on in (("ref_mismatch", row.status == "ok" and not row.ref_match),
+                                   ("swapped", getattr(row, "swapped", False)),
                                    ("contains_n", row.contains_n), ("edge", row.edge)) if on]
     return "&".join(flags) or "."
 
@@ -162,56 +247,76 @@ def _annotate_line(line: str, info: str) -> str:
 
 
 class VcfWriter:
-    """Annotated VCF (plain, bgzip ``.vcf.gz``) or BCF, input records passed through."""
+    """Annotated VCF (plain, bgzip ``.vcf.gz``) or BCF, input records passed through.
+
+    Parameters
+    ----------
+    path
+        Final output path (``.gz``/``.bgz`` → BGZF, ``.bcf`` → BCF).
+    raw_header
+        The input's header text.
+    metadata
+        ``##tbvar_KEY=value`` lines for the header.
+    """
+
+    part = "vcf"
 
     def __init__(self, path: str | os.PathLike[str], raw_header: str,
                  metadata: dict[str, str]) -> None:
         self.path = str(path)
-        self.output = AtomicOutput(path)
+        self.raw_header = raw_header
+        self.metadata = metadata
         self.bcf = self.path.lower().endswith(".bcf")
         self.compressed = self.bcf or self.path.lower().endswith((".gz", ".bgz"))
-        self._handle = (pysam.BGZFile(str(self.output.tmp), "wb") if self.compressed
-                        else open(self.output.tmp, "wb"))
-        self._handle.write(annotated_header(raw_header, metadata).encode())
 
-    def write(self, chunk: ScoredChunk) -> None:
-        """Append a chunk's records with their TBVAR INFO fields."""
+    def encode(self, chunk: ScoredChunk) -> bytes:
+        """A chunk's records with their TBVAR INFO fields (BGZF blocks if compressed)."""
         rows = chunk.rows
         values = _info_values(rows)
         record_index = rows["record_index"].to_numpy()
         has_alt = rows["alt_index"].to_numpy() >= 0
-        first_record = int(record_index[0]) if len(rows) else 0
+        first = int(record_index[0]) if len(rows) else 0
+        bounds = np.searchsorted(record_index, first + np.arange(len(chunk.lines) + 1))
         out = []
         for offset, line in enumerate(chunk.lines):
-            picked = np.flatnonzero((record_index == first_record + offset) & has_alt)
+            picked = [i for i in range(bounds[offset], bounds[offset + 1]) if has_alt[i]]
             info = ";".join(f"{key}={','.join(vals[i] for i in picked)}"
-                            for key, vals in values.items()) if len(picked) else ""
+                            for key, vals in values.items()) if picked else ""
             out.append(_annotate_line(line, info))
-        if out:
-            self._handle.write(("\n".join(out) + "\n").encode())
+        text = ("\n".join(out) + "\n").encode() if out else b""
+        return bgzf.compress(text) if self.compressed else text
 
-    def commit(self) -> None:
-        """Finish the file (converting to BCF if asked) and move it into place."""
-        self._handle.close()
+    def assemble(self, target: Path, parts: Iterable[Path], extra_header: Sequence[str] = ()
+                 ) -> None:
+        """Write the complete output to ``target``: header (with ``extra_header`` lines before
+        ``#CHROM``), then the chunk parts."""
+        header = annotated_header(self.raw_header, self.metadata, extra_header).encode()
+        if not self.compressed:
+            _concatenate(target, header, parts, b"")
+            return
+        text = target.with_name(target.name + ".vcf.gz") if self.bcf else target
+        _concatenate(text, bgzf.compress(header), parts, bgzf.EOF)
         if self.bcf:
-            self._convert_to_bcf()
-        self.output.commit()
+            try:
+                _vcf_to_bcf(text, target)
+            finally:
+                text.unlink(missing_ok=True)
 
-    def _convert_to_bcf(self) -> None:
-        text = self.output.tmp.with_suffix(".vcf.gz")
-        os.replace(self.output.tmp, text)
+
+def _vcf_to_bcf(source_path: Path, target: Path) -> None:
+    """Convert with cyvcf2's htslib (pysam 0.24's writes records with symbolic ``<DEL>``
+    alleles that fail to read back: "Invalid INFO id")."""
+    try:
+        reader = VCF(str(source_path), threads=1)
         try:
-            with pysam.VariantFile(str(text)) as source, \
-                    pysam.VariantFile(str(self.output.tmp), "wb", header=source.header) as sink:
-                for record in source:
-                    sink.write(record)
+            writer = Writer(str(target), reader, mode="wb")
+            try:
+                for record in reader:
+                    writer.write_record(record)
+            finally:
+                writer.close()
         finally:
-            text.unlink(missing_ok=True)
-
-    def abort(self) -> None:
-        """Drop the partial output."""
-        try:
-            self._handle.close()
-        except Exception:  # closing a broken stream must not mask the real error
-            pass
-        self.output.abort()
+            reader.close()
+    except Exception as exc:  # cyvcf2 raises bare Exception for htslib failures
+        raise ValueError(f"cannot write BCF {target}: htslib rejects the annotated records "
+                         f"({exc}); write .vcf.gz instead") from None

@@ -1,0 +1,447 @@
+"""Import TBiNet models saved by the reference Keras code (Keras 2.x HDF5, h5py only).
+
+Reads full-model files (``model.save``: weights under ``/model_weights``, the architecture in the
+root attribute ``model_config``) and weights-only files (``model.save_weights``: layer groups at
+the root). Layers are matched by their order, their Keras class (from ``model_config`` when the
+file has one; the JSON is parsed, the serialised Lambda bytecode in it is never unmarshalled or
+executed) and their weight shapes, never by layer-name suffixes (``conv1d_7``,
+``bidirectional_3`` depend on the Python session that built the model).
+
+Conversions (Keras 2.2.4 semantics):
+
+* Conv1D kernel ``(W, 4, K)`` → ``(K, 4, W)``; files saved with the **Theano** backend hold true
+  convolution kernels and are flipped along the width axis first (TensorFlow files are not).
+* Dense kernels ``(in, out)`` → ``(out, in)``.
+* LSTM ``kernel (K, 4U)`` → ``weight_ih (4U, K)``, ``recurrent_kernel`` → ``weight_hh``,
+  ``bias`` → ``bias_ih`` (``bias_hh`` stays zero); Keras' gate order i, f, c, o is PyTorch's
+  i, f, g, o. Bidirectional weights are the forward then the backward layer's.
+* The recurrent activation comes from ``model_config`` (Keras' default ``hard_sigmoid``
+  for weights-only files); Flatten is channels-last, which is tbvar's position-major flatten.
+
+The model size is inferred from the tensor shapes, so any TBiNet-shaped Keras model imports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from tbvar import __version__
+from tbvar.checkpoint import ModelFileError, ModelInfo, file_sha256, save_model
+from tbvar.model import TBiNet, TBiNetConfig
+from tbvar.tasks import DEEPSEA_TASK_SOURCE, generic_tasks, tbinet_tasks
+
+#: Pool size assumed for weights-only files (which do not record it); TBiNet uses 13.
+DEFAULT_POOL_SIZE = 13
+SUPPORTED_BACKENDS = ("theano", "tensorflow")
+CONVERTER = f"tbvar {__version__} (tbvar.keras_import)"
+#: Keras layer classes a TBiNet model is built from (anything else means another architecture).
+TBINET_LAYER_CLASSES = frozenset({
+    "InputLayer", "Conv1D", "MaxPooling1D", "Dropout", "Dense", "Permute", "Activation",
+    "Lambda", "RepeatVector", "Multiply", "Bidirectional", "Flatten",
+})
+EXPECTED_LAYOUT = ("Conv1D, Dense(1) attention, Bidirectional(LSTM), Dense, Dense "
+                   "(TBiNet, Park et al. 2020)")
+_LSTM_WEIGHTS = ("kernel", "recurrent_kernel", "bias")
+
+
+class KerasImportError(ModelFileError):
+    """A Keras file cannot be imported as a TBiNet model."""
+
+
+@dataclass
+class _Layer:
+    """A Keras layer that has weights, as found in the file."""
+
+    name: str
+    class_name: str | None
+    config: dict[str, Any]
+    weight_names: list[str]
+    weights: list[np.ndarray]
+
+    def describe(self) -> str:
+        shapes = ", ".join(f"{n} {tuple(w.shape)}"
+                           for n, w in zip(self.weight_names, self.weights, strict=True))
+        kind = f" ({self.class_name})" if self.class_name else ""
+        return f"{self.name}{kind}: {shapes}"
+
+
+@dataclass
+class KerasTBiNet:
+    """A TBiNet read from a Keras file: config, tbvar ``state_dict`` and provenance."""
+
+    config: TBiNetConfig
+    state: dict[str, torch.Tensor]
+    provenance: dict[str, Any]
+
+    def model(self) -> TBiNet:
+        """The tbvar model (eval mode, CPU) holding these weights."""
+        model = TBiNet(self.config)
+        model.load_state_dict(self.state)
+        return model.eval()
+
+    def info(self) -> ModelInfo:
+        """Metadata for the tbvar model file (the 690 DeepSEA tasks when the model has 690)."""
+        tbinet = self.config.n_tasks == len(tbinet_tasks())
+        source = self.provenance["source_file"]
+        return ModelInfo(
+            config=self.config,
+            tasks=tbinet_tasks() if tbinet else generic_tasks(self.config.n_tasks),
+            genome_build="hg19" if tbinet else "unknown",
+            description=(f"TBiNet imported from Keras file {source} (Keras "
+                         f"{self.provenance['keras_version']}, "
+                         f"{self.provenance['keras_backend']} backend)"),
+            task_source=(DEEPSEA_TASK_SOURCE if tbinet
+                         else f"none in the Keras file ({self.config.n_tasks} unnamed outputs)"),
+            provenance=dict(self.provenance),
+        )
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, np.ndarray) and value.shape == ():
+        return _text(value.item())
+    return str(value)
+
+
+def _name_list(group: h5py.Group, attr: str) -> list[str] | None:
+    """A Keras name-list attribute, also in its chunked form (``attr0``, ``attr1``, ...)."""
+    if attr in group.attrs:
+        return [_text(v) for v in np.atleast_1d(group.attrs[attr])]
+    chunks = []
+    while f"{attr}{len(chunks)}" in group.attrs:
+        chunks.extend(_text(v) for v in np.atleast_1d(group.attrs[f"{attr}{len(chunks)}"]))
+    return chunks or None
+
+
+def _layer_specs(path: str, root: h5py.File) -> dict[str, tuple[str, dict[str, Any]]]:
+    """``{layer name: (class name, config)}`` from the ``model_config`` JSON (empty if absent)."""
+    if "model_config" not in root.attrs:
+        return {}
+    try:
+        doc = json.loads(_text(root.attrs["model_config"]))
+        config = doc["config"]
+        layers = config["layers"] if isinstance(config, dict) else config
+        return {layer.get("name") or layer["config"]["name"]:
+                (str(layer["class_name"]), dict(layer["config"])) for layer in layers}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise KerasImportError(f"{path}: cannot parse the Keras model_config ({exc!r})") from None
+
+
+def _read_layers(path: str, group: h5py.Group,
+                 specs: dict[str, tuple[str, dict[str, Any]]]) -> list[_Layer]:
+    names = _name_list(group, "layer_names")
+    if names is None:
+        raise KerasImportError(f"{path}: HDF5 file without Keras layers (no 'model_weights' "
+                               "group and no 'layer_names' attribute); not a Keras model file")
+    layers = []
+    for name in names:
+        if name not in group:
+            raise KerasImportError(f"{path}: layer group {name!r} listed in layer_names is missing")
+        weight_names = _name_list(group[name], "weight_names") or []
+        weights = []
+        for weight_name in weight_names:
+            item = group[name].get(weight_name)
+            if not isinstance(item, h5py.Dataset):
+                raise KerasImportError(f"{path}: weight {name}/{weight_name} is missing")
+            array = item[()]
+            if not np.issubdtype(array.dtype, np.floating):
+                raise KerasImportError(f"{path}: weight {name}/{weight_name} has dtype "
+                                       f"{array.dtype}, expected float32")
+            if not np.all(np.isfinite(array)):
+                raise KerasImportError(f"{path}: weight {name}/{weight_name} has NaN/inf values")
+            weights.append(array.astype(np.float32, copy=False))
+        class_name, config = specs.get(name, (None, {}))
+        if specs and name not in specs:
+            raise KerasImportError(f"{path}: layer {name!r} is not in the model_config")
+        if weights:
+            layers.append(_Layer(name, class_name, config, weight_names, weights))
+    return layers
+
+
+def _base_name(weight_name: str) -> str:
+    return weight_name.rsplit("/", 1)[-1].split(":", 1)[0]
+
+
+def _check_weights(path: str, layer: _Layer, role: str, expected: list[tuple[str, tuple]]
+                   ) -> list[np.ndarray]:
+    """Check a layer's weights against ``[(base name, shape), ...]``; return the arrays."""
+    want = ", ".join(f"{name} {shape}" for name, shape in expected)
+    if len(layer.weights) != len(expected):
+        raise KerasImportError(f"{path}: {role} layer {layer.name} has {len(layer.weights)} "
+                               f"weights, expected {len(expected)} ({want}); "
+                               f"found {layer.describe()}")
+    for weight_name, array, (base, shape) in zip(layer.weight_names, layer.weights, expected,
+                                                 strict=True):
+        found = _base_name(weight_name)
+        if found in _LSTM_WEIGHTS and found != base:
+            raise KerasImportError(f"{path}: {role} layer {layer.name}: weight {weight_name} "
+                                   f"where {base} was expected (expected {want})")
+        if tuple(array.shape) != shape:
+            raise KerasImportError(f"{path}: {role} layer {layer.name}: weight {weight_name} has "
+                                   f"shape {tuple(array.shape)}, expected {shape}")
+    return layer.weights
+
+
+def _expect_class(path: str, layer: _Layer, role: str, class_name: str) -> None:
+    if layer.class_name is not None and layer.class_name != class_name:
+        raise KerasImportError(f"{path}: layer {layer.name} is a {layer.class_name} where the "
+                               f"{role} ({class_name}) was expected; expected {EXPECTED_LAYOUT}")
+
+
+def _config_value(path: str, layer_name: str, config: dict[str, Any], key: str,
+                  allowed: tuple[Any, ...]) -> Any:
+    value = config.get(key, allowed[0])
+    value = value[0] if isinstance(value, list) and len(value) == 1 else value
+    if value not in allowed:
+        raise KerasImportError(f"{path}: layer {layer_name} has {key}={value!r}; tbvar's TBiNet "
+                               f"supports {' or '.join(map(repr, allowed))}")
+    return value
+
+
+def _architecture(path: str, specs: dict[str, tuple[str, dict[str, Any]]]
+                  ) -> tuple[int | None, int | None, str | None]:
+    """Check a ``model_config``; return ``(sequence_length, pool_size, recurrent_activation)``."""
+    if not specs:
+        return None, None, None
+    classes = [class_name for class_name, _ in specs.values()]
+    unsupported = sorted(set(classes) - TBINET_LAYER_CLASSES)
+    if unsupported:
+        raise KerasImportError(f"{path}: not a TBiNet model: layer classes {unsupported} are not "
+                               f"part of TBiNet; expected {EXPECTED_LAYOUT}")
+    for required in ("MaxPooling1D", "Flatten", "Multiply", "Lambda"):
+        if classes.count(required) != 1:
+            raise KerasImportError(f"{path}: not a TBiNet model: {classes.count(required)} "
+                                   f"{required} layers, expected 1 ({EXPECTED_LAYOUT})")
+    by_class = {class_name: (name, config) for name, (class_name, config) in specs.items()}
+    seq_len = None
+    if "InputLayer" in by_class:
+        shape = by_class["InputLayer"][1].get("batch_input_shape")
+        if not (isinstance(shape, list) and len(shape) == 3 and shape[2] == 4):
+            raise KerasImportError(f"{path}: model input shape {shape} is not (batch, length, 4)")
+        seq_len = int(shape[1]) if shape[1] is not None else None
+    name, pool = by_class["MaxPooling1D"]
+    pool_size = pool.get("pool_size")
+    pool_size = pool_size[0] if isinstance(pool_size, list) and len(pool_size) == 1 else pool_size
+    if not isinstance(pool_size, int) or pool_size < 1:
+        raise KerasImportError(f"{path}: layer {name} has pool_size={pool_size!r}")
+    _config_value(path, name, pool, "strides", (pool_size, None))
+    _config_value(path, name, pool, "padding", ("valid",))
+    recurrent = None
+    for name, (class_name, config) in specs.items():
+        if class_name == "Conv1D":
+            for key, allowed in (("padding", ("valid",)), ("strides", (1,)),
+                                 ("dilation_rate", (1,)), ("activation", ("relu",)),
+                                 ("data_format", ("channels_last",))):
+                _config_value(path, name, config, key, allowed)
+        elif class_name == "Bidirectional":
+            _config_value(path, name, config, "merge_mode", ("concat",))
+            inner = config.get("layer", {})
+            if inner.get("class_name") != "LSTM":
+                raise KerasImportError(f"{path}: layer {name} wraps a {inner.get('class_name')}, "
+                                       "expected an LSTM")
+            lstm = inner.get("config", {})
+            _config_value(path, name, lstm, "activation", ("tanh",))
+            _config_value(path, name, lstm, "return_sequences", (True,))
+            _config_value(path, name, lstm, "use_bias", (True,))
+            recurrent = _config_value(path, name, lstm, "recurrent_activation",
+                                      ("hard_sigmoid", "sigmoid"))
+    return seq_len, pool_size, recurrent
+
+
+def _check_activations(path: str, specs: dict[str, tuple[str, dict[str, Any]]],
+                       attention: _Layer, dense: _Layer, output: _Layer) -> None:
+    """Dense activations: linear attention scores, ReLU hidden layer, sigmoid outputs."""
+    separate = {config.get("activation") for class_name, config in specs.values()
+                if class_name == "Activation"}
+    if "softmax" not in separate:
+        raise KerasImportError(f"{path}: not a TBiNet model: no softmax Activation layer for "
+                               "the attention weights")
+    for layer, wanted in ((attention, None), (dense, "relu"), (output, "sigmoid")):
+        activation = layer.config.get("activation", "linear")
+        if activation == wanted or (activation == "linear" and wanted in separate | {None}):
+            continue
+        raise KerasImportError(f"{path}: Dense layer {layer.name} has activation "
+                               f"{activation!r}; TBiNet expects {wanted or 'linear'!r} there")
+
+
+def _open(path: str) -> h5py.File:
+    if not os.path.isfile(path):
+        raise KerasImportError(f"{path}: no such file")
+    if not h5py.is_hdf5(path):
+        raise KerasImportError(f"{path}: not an HDF5 file (Keras .h5/.hdf5 expected)")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise KerasImportError(f"{path}: cannot read the HDF5 file ({exc})") from None
+
+
+def read_keras_tbinet(path: str | os.PathLike[str], *, sequence_length: int | None = None,
+                      pool_size: int | None = None,
+                      recurrent_activation: str | None = None) -> KerasTBiNet:
+    """Read and validate a Keras TBiNet file.
+
+    Parameters
+    ----------
+    path
+        Keras HDF5 file: full model (``model.save``) or weights only (``save_weights``).
+    sequence_length, pool_size, recurrent_activation
+        Only needed for weights-only files that differ from the defaults (pool 13, Keras'
+        ``hard_sigmoid``, the shortest length giving the file's number of attention bins);
+        for full-model files they must agree with the stored architecture.
+
+    Returns
+    -------
+    KerasTBiNet
+        Config inferred from the shapes, converted tensors and provenance.
+
+    Raises
+    ------
+    KerasImportError
+        Not HDF5, not a Keras file, another architecture, or a missing / mis-shaped / extra
+        tensor (the message names the layer and weight).
+    """
+    path = str(path)
+    with _open(path) as root:
+        full_model = "model_weights" in root
+        group = root["model_weights"] if full_model else root
+        version = _text(group.attrs.get("keras_version", root.attrs.get("keras_version", "")))
+        backend = _text(group.attrs.get("backend", root.attrs.get("backend", "")))
+        if not version.startswith("2."):
+            raise KerasImportError(f"{path}: Keras version {version or 'unknown'!r} is not "
+                                   "supported (Keras 2.x files only)")
+        if backend not in SUPPORTED_BACKENDS:
+            raise KerasImportError(f"{path}: Keras backend {backend or 'unknown'!r} is not "
+                                   f"supported ({' or '.join(SUPPORTED_BACKENDS)}); it decides "
+                                   "whether convolution kernels are flipped")
+        specs = _layer_specs(path, root)
+        stored_length, stored_pool, stored_activation = _architecture(path, specs)
+        layers = _read_layers(path, group, specs)
+    for key, given, stored in (("sequence_length", sequence_length, stored_length),
+                               ("pool_size", pool_size, stored_pool),
+                               ("recurrent_activation", recurrent_activation, stored_activation)):
+        if given is not None and stored is not None and given != stored:
+            raise KerasImportError(f"{path}: {key}={given!r} given, but the file's model_config "
+                                   f"says {stored!r}")
+    if len(layers) != 5:
+        found = "; ".join(layer.describe() for layer in layers) or "none"
+        raise KerasImportError(f"{path}: not a TBiNet model: {len(layers)} layers with weights, "
+                               f"expected 5 ({EXPECTED_LAYOUT}); found {found}")
+    conv_layer, attention_layer, lstm_layer, dense_layer, output_layer = layers
+    for layer, role, class_name in ((conv_layer, "convolution", "Conv1D"),
+                                    (attention_layer, "attention", "Dense"),
+                                    (lstm_layer, "BiLSTM", "Bidirectional"),
+                                    (dense_layer, "hidden dense", "Dense"),
+                                    (output_layer, "output", "Dense")):
+        _expect_class(path, layer, role, class_name)
+    if specs:
+        _check_activations(path, specs, attention_layer, dense_layer, output_layer)
+
+    kernel = conv_layer.weights[0]
+    if kernel.ndim != 3 or kernel.shape[1] != 4:
+        raise KerasImportError(f"{path}: convolution layer {conv_layer.name}: kernel shape "
+                               f"{kernel.shape} is not (width, 4, kernels)")
+    width, _, n_kernels = kernel.shape
+    conv_k, conv_b = _check_weights(path, conv_layer, "convolution",
+                                    [("kernel", (width, 4, n_kernels)), ("bias", (n_kernels,))])
+    att_k, att_b = _check_weights(path, attention_layer, "attention",
+                                  [("kernel", (n_kernels, 1)), ("bias", (1,))])
+    first = lstm_layer.weights[0]
+    if first.ndim != 2 or first.shape[0] != n_kernels or first.shape[1] % 4:
+        raise KerasImportError(f"{path}: BiLSTM layer {lstm_layer.name}: kernel shape "
+                               f"{first.shape} is not ({n_kernels}, 4*units)")
+    units = first.shape[1] // 4
+    one_direction = [("kernel", (n_kernels, 4 * units)), ("recurrent_kernel", (units, 4 * units)),
+                     ("bias", (4 * units,))]
+    lstm = _check_weights(path, lstm_layer, "BiLSTM", one_direction * 2)
+    flat, dense_units = dense_layer.weights[0].shape if dense_layer.weights[0].ndim == 2 else (0, 0)
+    if flat == 0 or flat % (2 * units):
+        raise KerasImportError(f"{path}: hidden dense layer {dense_layer.name}: kernel shape "
+                               f"{dense_layer.weights[0].shape} is not (bins*{2 * units}, units)")
+    n_bins = flat // (2 * units)
+    dense_k, dense_b = _check_weights(path, dense_layer, "hidden dense",
+                                      [("kernel", (flat, dense_units)), ("bias", (dense_units,))])
+    n_tasks = output_layer.weights[0].shape[-1]
+    out_k, out_b = _check_weights(path, output_layer, "output",
+                                  [("kernel", (dense_units, n_tasks)), ("bias", (n_tasks,))])
+
+    pool = pool_size or stored_pool or DEFAULT_POOL_SIZE
+    length = sequence_length or stored_length or n_bins * pool + width - 1
+    try:
+        config = TBiNetConfig(
+            sequence_length=length, n_kernels=n_kernels, kernel_width=width, pool_size=pool,
+            lstm_units=units, dense_units=dense_units, n_tasks=n_tasks,
+            recurrent_activation=recurrent_activation or stored_activation or "hard_sigmoid")
+    except ValueError as exc:
+        raise KerasImportError(f"{path}: {exc}") from None
+    if config.n_bins != n_bins:
+        raise KerasImportError(f"{path}: hidden dense layer {dense_layer.name} expects {n_bins} "
+                               f"positions, but sequence length {length}, kernel width {width} "
+                               f"and pool size {pool} give {config.n_bins}")
+
+    flipped = backend == "theano"
+    conv_k = conv_k[::-1] if flipped else conv_k  # Theano: true convolution
+
+    def tensor(array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+
+    state = {
+        "conv.weight": tensor(conv_k.transpose(2, 1, 0)),
+        "conv.bias": tensor(conv_b),
+        "attention.weight": tensor(att_k.T),
+        "attention.bias": tensor(att_b),
+        "dense.weight": tensor(dense_k.T),
+        "dense.bias": tensor(dense_b),
+        "output.weight": tensor(out_k.T),
+        "output.bias": tensor(out_b),
+    }
+    for suffix, (w_ih, w_hh, bias) in (("l0", lstm[:3]), ("l0_reverse", lstm[3:])):
+        state[f"lstm.weight_ih_{suffix}"] = tensor(w_ih.T)
+        state[f"lstm.weight_hh_{suffix}"] = tensor(w_hh.T)
+        state[f"lstm.bias_ih_{suffix}"] = tensor(bias)
+        state[f"lstm.bias_hh_{suffix}"] = torch.zeros(4 * units)
+    provenance = {
+        "source_file": Path(path).name,
+        "source_sha256": file_sha256(path),
+        "source_format": "keras full model" if full_model else "keras weights only",
+        "keras_version": version,
+        "keras_backend": backend,
+        "conv_kernel_flipped": flipped,
+        "keras_layers": [layer.name for layer in layers],
+        "converter": CONVERTER,
+    }
+    return KerasTBiNet(config, state, provenance)
+
+
+def import_keras(path: str | os.PathLike[str], output: str | os.PathLike[str] | None = None,
+                 **options: Any) -> tuple[TBiNet, ModelInfo]:
+    """Convert a Keras TBiNet file to a tbvar model (and write it when ``output`` is given).
+
+    Parameters
+    ----------
+    path
+        Keras HDF5 file (see :func:`read_keras_tbinet`).
+    output
+        Optional ``.safetensors`` path, written atomically.
+    **options
+        ``sequence_length``, ``pool_size``, ``recurrent_activation`` for weights-only files.
+
+    Returns
+    -------
+    model, info
+        The model in eval mode on the CPU and its metadata.
+    """
+    keras = read_keras_tbinet(path, **options)
+    model, info = keras.model(), keras.info()
+    if output is not None:
+        save_model(model, output, info)
+        info.path = str(output)
+    return model, info

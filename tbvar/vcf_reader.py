@@ -1,0 +1,279 @@
+"""Streaming VCF/BCF reader: raw record lines with line numbers, header and its gaps.
+
+Text VCFs (plain, gzip or bgzip — recognised by their first bytes, not their name) are read
+by tbvar itself, line by line, so that
+
+- every record line is passed through byte for byte (only a trailing ``\\r`` of CRLF files is
+  dropped), sample columns included;
+- every problem names the file, the 1-based line number and the reason;
+- INFO/FORMAT/FILTER/contig IDs used by records but not defined in the header are collected
+  (:meth:`VcfSource.header_additions`) so the annotated output can define them.
+
+htslib is used only where it must be: BCF input (through cyvcf2; lines are then htslib's text
+form of each record, numbered as records) and ``--region`` queries (tabix/CSI index through
+pysam for text, cyvcf2 for BCF). Because text VCFs never go through htslib's parser, htslib's
+``[W::vcf_parse] ... not defined in the header`` warnings do not appear for them; tbvar reports
+the undefined IDs in its summary instead.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pysam
+from cyvcf2 import VCF
+
+HEADER_COLUMNS = ("#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
+_DEFINITION = re.compile(r"^##(INFO|FORMAT|FILTER|contig)=<ID=([^,>]*)")
+_POS = re.compile(r"[0-9]{1,18}")
+_ADDED = 'Description="Not defined in the input header; added by tbvar"'
+
+
+class VariantInputError(ValueError):
+    """An input file or table cannot be read; the message names the file and record."""
+
+
+@dataclass
+class RawRecord:
+    """One VCF record: its number (line, or record for BCF) and the fields tbvar needs."""
+
+    number: int
+    line: str
+    chrom: str
+    pos: int
+    id: str | None
+    ref: str
+    alts: list[str]
+
+
+def _sniff(path: str) -> tuple[bool, bool]:
+    """(gzip-compressed, BCF) from the first bytes of the file."""
+    with open(path, "rb") as handle:
+        magic = handle.read(2)
+    compressed = magic == b"\x1f\x8b"
+    if not compressed:
+        with open(path, "rb") as handle:
+            return False, handle.read(3) == b"BCF"
+    try:
+        with gzip.open(path, "rb") as handle:
+            start = handle.read(3)
+    except (OSError, EOFError, zlib.error):
+        start = b""
+    return True, start == b"BCF"
+
+
+class VcfSource:
+    """A VCF/VCF.gz/BCF opened for reading records in file order.
+
+    Parameters
+    ----------
+    path
+        The variant file.
+    region
+        ``chrom`` or ``chrom:start-end`` (1-based, inclusive); needs a bgzip file with a
+        tabix/CSI index, or an indexed BCF.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], region: str | None = None) -> None:
+        self.path = str(path)
+        self.region = region
+        if not os.path.exists(self.path):
+            raise VariantInputError(f"{self.path}: no such file")
+        if os.path.isdir(self.path):
+            raise VariantInputError(f"{self.path}: is a directory, not a VCF file")
+        self.compressed, self.bcf = _sniff(self.path)
+        if region and not any(os.path.exists(self.path + ext) for ext in (".tbi", ".csi")):
+            raise VariantInputError(f"{self.path}: --region needs a bgzipped VCF (or BCF) with "
+                                    "a .tbi/.csi index (bgzip the file, then tabix -p vcf or "
+                                    "bcftools index)")
+        self.record_unit = "record" if self.bcf or region else "line"
+        self._defined: dict[str, set[str]] = {"INFO": set(), "FORMAT": set(), "FILTER": {"PASS"},
+                                              "contig": set()}
+        self._used_info: dict[str, bool] = {}
+        self._used: dict[str, set[str]] = {"FORMAT": set(), "FILTER": set(), "contig": set()}
+        self.header = self._read_bcf_header() if self.bcf else self._read_text_header()
+        for line in self.header.splitlines():
+            match = _DEFINITION.match(line)
+            if match:
+                self._defined[match.group(1)].add(match.group(2))
+        self.n_columns = len(self.header.rstrip("\n").rsplit("\n", 1)[-1].split("\t"))
+
+    # -- header ------------------------------------------------------------------------------
+    def _fail(self, number: int | None, reason: str) -> VariantInputError:
+        where = f"{self.record_unit} {number}: " if number is not None else ""
+        return VariantInputError(f"{self.path}: {where}{reason}")
+
+    def _open_text(self):
+        return gzip.open(self.path, "rb") if self.compressed else open(self.path, "rb")
+
+    def _lines(self) -> Iterator[tuple[int, str]]:
+        """(1-based line number, text without line end) of the whole text file."""
+        number = 0
+        handle = self._open_text()
+        try:
+            while True:
+                try:
+                    raw = handle.readline()
+                except (EOFError, OSError, zlib.error) as exc:
+                    raise self._fail(None, f"compressed data is truncated or corrupt after "
+                                           f"line {number} ({exc})") from None
+                if not raw:
+                    return
+                number += 1
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise self._fail(number, "is not valid UTF-8 text") from None
+                yield number, text.rstrip("\n").rstrip("\r")
+        finally:
+            handle.close()
+
+    def _read_text_header(self) -> str:
+        lines: list[str] = []
+        for number, text in self._lines():
+            if number == 1 and not text.startswith("##fileformat=VCF"):
+                raise self._fail(1, "not a VCF file: the first line must be "
+                                    "'##fileformat=VCFv4.x'")
+            if "\x00" in text:
+                raise self._fail(number, "contains a NUL byte")
+            lines.append(text)
+            if text.startswith("#CHROM"):
+                columns = text.split("\t")
+                if tuple(columns[:8]) != HEADER_COLUMNS or (
+                        len(columns) > 8 and columns[8] != "FORMAT"):
+                    raise self._fail(number, "the #CHROM header line must be tab-separated "
+                                             "'#CHROM POS ID REF ALT QUAL FILTER INFO "
+                                             "[FORMAT samples...]'")
+                self._header_lines = number
+                return "\n".join(lines) + "\n"
+            if not text.startswith("##"):
+                raise self._fail(number, "the header ends without a '#CHROM' line")
+        raise self._fail(None, "no '#CHROM' header line (empty or not a VCF file)")
+
+    def _read_bcf_header(self) -> str:
+        reader = self._open_cyvcf2()
+        try:
+            return reader.raw_header
+        finally:
+            reader.close()
+
+    def _open_cyvcf2(self) -> VCF:
+        try:
+            return VCF(self.path, lazy=True, threads=1)
+        except Exception as exc:  # cyvcf2 raises bare Exception / OSError
+            raise VariantInputError(f"{self.path}: not a readable BCF file ({exc})") from None
+
+    def header_additions(self) -> list[str]:
+        """Header lines defining IDs that records used but the header did not define.
+
+        Complete once every record has been read.
+        """
+        out = []
+        for key, has_value in sorted(self._used_info.items()):
+            if key not in self._defined["INFO"] and not key.startswith("TBVAR_"):
+                kind = "Number=.,Type=String" if has_value else "Number=0,Type=Flag"
+                out.append(f"##INFO=<ID={key},{kind},{_ADDED}>")
+        for key in sorted(self._used["FORMAT"] - self._defined["FORMAT"]):
+            out.append(f"##FORMAT=<ID={key},Number=.,Type=String,{_ADDED}>")
+        for key in sorted(self._used["FILTER"] - self._defined["FILTER"]):
+            out.append(f"##FILTER=<ID={key},{_ADDED}>")
+        for key in sorted(self._used["contig"] - self._defined["contig"]):
+            out.append(f"##contig=<ID={key}>")
+        return out
+
+    # -- records -----------------------------------------------------------------------------
+    def records(self) -> Iterator[RawRecord]:
+        """Every record in file order (or in the region)."""
+        if self.bcf:
+            yield from self._bcf_records()
+        elif self.region:
+            yield from self._region_records()
+        else:
+            for number, text in self._lines():
+                if number <= self._header_lines or not text.strip():
+                    continue
+                yield self._parse(number, text)
+
+    def _parse(self, number: int, text: str) -> RawRecord:
+        if text.startswith("#"):
+            raise self._fail(number, "header line after the first record")
+        if "\x00" in text:
+            raise self._fail(number, "contains a NUL byte")
+        fields = text.split("\t")
+        if len(fields) < 8:
+            raise self._fail(number, f"{len(fields)} tab-separated columns, a VCF record needs "
+                                     "at least 8")
+        if len(fields) != self.n_columns:
+            raise self._fail(number, f"{len(fields)} columns but the #CHROM header line has "
+                                     f"{self.n_columns}")
+        chrom, pos_text, vid, ref, alt = fields[:5]
+        if not chrom or " " in chrom:
+            raise self._fail(number, f"invalid CHROM {chrom!r}")
+        if not _POS.fullmatch(pos_text):
+            raise self._fail(number, f"POS {pos_text!r} is not a non-negative integer")
+        pos = int(pos_text)
+        if not ref:
+            raise self._fail(number, "empty REF")
+        self._track(chrom, fields)
+        return RawRecord(number, text, chrom, pos, None if vid in (".", "") else vid, ref,
+                         [] if alt == "." else alt.split(","))
+
+    def _track(self, chrom: str, fields: list[str]) -> None:
+        self._used["contig"].add(chrom)
+        if fields[6] not in (".", "PASS"):
+            self._used["FILTER"].update(fields[6].split(";"))
+        if fields[7] != ".":
+            for item in fields[7].split(";"):
+                key, eq, _ = item.partition("=")
+                if key:
+                    self._used_info[key] = self._used_info.get(key, False) or bool(eq)
+        if len(fields) > 8 and fields[8] != ".":
+            self._used["FORMAT"].update(fields[8].split(":"))
+
+    def _region_records(self) -> Iterator[RawRecord]:
+        try:
+            tabix = pysam.TabixFile(self.path)
+        except (OSError, ValueError) as exc:
+            raise self._fail(None, f"cannot query region {self.region!r}: the file must be "
+                                   f"bgzip-compressed with a tabix/CSI index ({exc})") from None
+        try:
+            contig = self.region.split(":", 1)[0]
+            if contig not in tabix.contigs:
+                raise self._fail(None, f"region {self.region!r}: contig {contig!r} is not in "
+                                       f"the index (indexed: {', '.join(tabix.contigs)})")
+            try:
+                lines = tabix.fetch(region=self.region)
+            except ValueError:
+                raise self._fail(None, f"invalid region {self.region!r} (use chrom or "
+                                       "chrom:start-end)") from None
+            for number, text in enumerate(lines, start=1):
+                yield self._parse(number, text.rstrip("\r"))
+        finally:
+            tabix.close()
+
+    def _bcf_records(self) -> Iterator[RawRecord]:
+        reader = self._open_cyvcf2()
+        try:
+            try:
+                variants = reader(self.region) if self.region else iter(reader)
+            except Exception as exc:  # cyvcf2 raises bare Exception
+                raise self._fail(None, f"cannot query region {self.region!r} ({exc}); the "
+                                       "BCF must be indexed (bcftools index)") from None
+            number = 0
+            while True:
+                try:
+                    variant = next(variants)
+                except StopIteration:
+                    return
+                except Exception as exc:  # htslib parse errors surface as bare Exception
+                    raise self._fail(number + 1, f"cannot be parsed ({exc})") from None
+                number += 1
+                yield RawRecord(number, str(variant).rstrip("\n"), variant.CHROM, variant.POS,
+                                variant.ID, variant.REF, list(variant.ALT))
+        finally:
+            reader.close()
