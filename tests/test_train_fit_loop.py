@@ -23,15 +23,6 @@ from tests.train_fit_data import SMALL_TBINET, write_shards
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads; one avoids oversubscribing shared CI cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     return write_shards(tmp_path_factory.mktemp("tiny"), n_train=120, n_valid=40, n_test=40)
