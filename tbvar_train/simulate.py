@@ -186,20 +186,24 @@ def simulate_dataset(out_dir: str | os.PathLike[str], n_tasks: int = 8, n_gramma
                      seq_len: int = 1000, seed: int = 0, motifs_path: str | None = None,
                      motif_names: list[str] | None = None, p_motif: float = 0.3,
                      gap: tuple[int, int] = (2, 10), genome_seqs: int = 500,
-                     variants: bool = True, overwrite: bool = False,
+                     variants: bool = True, destroy_width: int = 1, overwrite: bool = False,
                      command: str | None = None) -> dict[str, Any]:
     """Write a simulated shard directory plus ``genome.fa``, sites and variants.
 
     The first ``genome_seqs`` (default 500) test sequences become contigs ``seq{i}`` of
     ``genome.fa``, each padded with ``seq_len // 2`` bp of fresh background on both sides so
     that windows centred anywhere in the sequence stay inside the contig;
-    ``motif_sites.tsv`` gives their planted sites in contig coordinates (0-based, half-open).
+    ``motif_sites.tsv`` gives their planted sites in contig coordinates (0-based, half-open);
+    ``variants.vcf``/``variants_truth.tsv`` hold destroying and control variants
+    (:mod:`tbvar_train.simvariants`; ``destroy_width`` bases each, 1 = SNVs).
     Returns the ``meta.json`` content.
     """
     import pysam
 
     from tbvar_train.simvariants import motif_variants, write_vcf
 
+    if destroy_width < 1:
+        raise ValueError(f"destroy_width must be at least 1, got {destroy_width}")
     if not 0 < p_motif <= 1:
         raise ValueError(f"p_motif must be in (0, 1], got {p_motif}")
     motifs = read_meme(motifs_path)
@@ -214,7 +218,8 @@ def simulate_dataset(out_dir: str | os.PathLike[str], n_tasks: int = 8, n_gramma
                    "partner": t.partner.label if t.partner else None,
                    "gap": list(t.gap) if t.partner else None} for t in tasks],
         "parameters": {"seed": seed, "p_motif": p_motif, "seq_len": seq_len,
-                       "genome_seqs": n_genome, "genome_flank": flank},
+                       "genome_seqs": n_genome, "genome_flank": flank,
+                       "destroy_width": destroy_width},
         "command": command,
     }
     records = [{"index": j, "cell_type": "simulated", "target": t.target, "treatment": "None"}
@@ -249,7 +254,7 @@ def simulate_dataset(out_dir: str | os.PathLike[str], n_tasks: int = 8, n_gramma
         if variants and n_genome:
             table = motif_variants(dict(zip(names, contigs, strict=True)), sites,
                                    {m.id: m for m in motifs}, np.random.default_rng([seed, 4]),
-                                   region=(flank, flank + seq_len))
+                                   region=(flank, flank + seq_len), width=destroy_width)
             write_vcf(stage / "variants.vcf", table, dict.fromkeys(names, contigs.shape[1]))
             table.to_csv(stage / "variants_truth.tsv", sep="\t", index=False)
         writer.commit()
@@ -280,6 +285,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--gap", default="2,10", help="grammar gap range MIN,MAX in bp")
     parser.add_argument("--genome-seqs", type=int, default=500,
                         help="test sequences written to genome.fa (default 500)")
+    parser.add_argument("--destroy-width", type=int, default=1,
+                        help="bases changed per destroying/control variant: 1 = SNV at the "
+                             "motif's most informative position (default); k > 1 = MNV over "
+                             "its most informative k-bp block")
     parser.add_argument("--no-variants", action="store_true",
                         help="do not write variants.vcf / variants_truth.tsv")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
@@ -299,6 +308,7 @@ def _run(args: argparse.Namespace) -> int:
         n_valid=args.n_valid, n_test=args.n_test, seq_len=args.seq_len, seed=args.seed,
         motifs_path=args.motifs, motif_names=names, p_motif=args.p_motif, gap=gap,
         genome_seqs=args.genome_seqs, variants=not args.no_variants,
+        destroy_width=args.destroy_width,
         overwrite=args.overwrite, command=" ".join(sys.argv))
     targets = ", ".join(t["target"] for t in meta["tasks"])
     print(f"wrote {args.out}: {meta['splits']} sequences of {meta['sequence_length']} bp; "

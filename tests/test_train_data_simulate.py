@@ -156,41 +156,60 @@ def test_deterministic_with_seed(sim, tmp_path):
     assert not filecmp.cmp(sim / "train.x.npy", other / "train.x.npy", shallow=False)
 
 
-def test_variants_destroy_sites_and_controls_are_far(sim):
-    truth = pd.read_csv(sim / "variants_truth.tsv", sep="\t")
-    genome = pysam.FastaFile(str(sim / "genome.fa"))
-    sites = pd.read_csv(sim / "motif_sites.tsv", sep="\t")
+def check_variants(directory, width: int) -> np.ndarray:
+    """Checks every variant against genome.fa and the sites; returns the log-odds drops."""
+    truth = pd.read_csv(directory / "variants_truth.tsv", sep="\t")
+    genome = pysam.FastaFile(str(directory / "genome.fa"))
+    sites = pd.read_csv(directory / "motif_sites.tsv", sep="\t")
     destroy = truth[truth.destroys_motif == 1]
     control = truth[truth.destroys_motif == 0]
     assert len(destroy) == len(sites[sites.role.isin(["motif", "anchor", "partner"])])
     assert len(control) == len(destroy)
     drops = []
     for row in destroy.itertuples(index=False):
-        assert row.site_start <= row.pos - 1 < row.site_end
-        assert genome.fetch(row.contig, row.pos - 1, row.pos) == row.ref != row.alt
+        start = row.pos - 1
+        assert row.site_start <= start and start + width <= row.site_end
+        assert genome.fetch(row.contig, start, start + width) == row.ref
+        assert len(row.alt) == width and all(a != b for a, b in zip(row.ref, row.alt, strict=True))
         motif = BY_ID[row.motif_id]
         site = genome.fetch(row.contig, row.site_start, row.site_end)
-        k = row.pos - 1 - row.site_start
-        mutated = site[:k] + row.alt + site[k + 1:]
+        k = start - row.site_start
         before = encode_sequence(site)
-        after = encode_sequence(mutated)
+        after = encode_sequence(site[:k] + row.alt + site[k + width:])
         if row.strand == "-":
             before, after = 3 - before[::-1], 3 - after[::-1]
         drops.append(motif.log_odds(before) - motif.log_odds(after))
-    assert min(drops) > 3.0  # the most informative position, set to an unlikely base
     for row in control.itertuples(index=False):
-        assert genome.fetch(row.contig, row.pos - 1, row.pos) == row.ref != row.alt
-        assert 500 <= row.pos - 1 < 1500  # inside the simulated sequence
+        start = row.pos - 1
+        assert genome.fetch(row.contig, start, start + width) == row.ref
+        assert len(row.alt) == width and all(a != b for a, b in zip(row.ref, row.alt, strict=True))
+        assert 500 <= start and start + width <= 1500  # inside the simulated sequence
         same = sites[sites.contig == row.contig]
         if same.empty:
             assert row.distance_to_site == -1
             continue
-        gaps = np.maximum(same.start - (row.pos - 1), (row.pos - 1) - (same.end - 1))
+        gaps = np.minimum(np.maximum(same.start - start, start - (same.end - 1)),
+                          np.maximum(same.start - (start + width - 1),
+                                     (start + width - 1) - (same.end - 1)))
         assert gaps.min() >= 100 and row.distance_to_site == gaps.min()
-    with pysam.VariantFile(str(sim / "variants.vcf")) as vcf:
+    with pysam.VariantFile(str(directory / "variants.vcf")) as vcf:
         records = [(r.chrom, r.pos, r.id, r.ref, r.alts[0]) for r in vcf]
     assert records == list(truth[["contig", "pos", "id", "ref", "alt"]].itertuples(
         index=False, name=None))
+    return np.array(drops)
+
+
+def test_snvs_destroy_sites_and_controls_are_far(sim):
+    # the most informative position, set to an unlikely base
+    assert check_variants(sim, 1).min() > 3.0
+
+
+def test_block_variants_destroy_more(tmp_path):
+    out = tmp_path / "d"
+    simulate_dataset(out, n_tasks=5, n_grammar=1, n_train=1, n_valid=1, n_test=60,
+                     seed=4, destroy_width=5)
+    drops = check_variants(out, 5)
+    assert drops.min() > 10.0 and len(drops) > 50
 
 
 def test_cli_simulate_and_errors(tmp_path, capsys):
