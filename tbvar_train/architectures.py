@@ -34,6 +34,7 @@ from tbvar.checkpoint import load_model, read_model_info
 from tbvar.model import TBiNet, TBiNetConfig, codes_to_onehot
 from tbvar.tasks import TASK_COLUMNS
 from tbvar_train.checkpointing import atomic_write
+from tbvar_train.initialise import keras_initialise
 
 ARCHITECTURES = ("tbinet", "danq", "deepsea")
 WEIGHTS_KEY = "tbvar_train"
@@ -164,9 +165,19 @@ def make_config(arch: str, sequence_length: int, n_tasks: int,
     return cls(**values)
 
 
-def build_model(arch: str, config: Any) -> nn.Module:
-    """A freshly initialised model of ``arch`` (uses the global torch RNG)."""
-    return _MODELS[arch](config)
+INITIALISATIONS = ("keras", "torch")
+
+
+def build_model(arch: str, config: Any, init: str = "keras") -> nn.Module:
+    """A freshly initialised model of ``arch`` (uses the global torch RNG).
+
+    ``init="keras"`` (default) reproduces the reference code's Keras 2.2.4 initialisation
+    (:func:`tbvar_train.initialise.keras_initialise`); ``"torch"`` keeps PyTorch's defaults.
+    """
+    if init not in INITIALISATIONS:
+        raise ValueError(f"unknown initialisation {init!r}; expected one of {INITIALISATIONS}")
+    model = _MODELS[arch](config)
+    return keras_initialise(model) if init == "keras" else model
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

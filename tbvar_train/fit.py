@@ -45,7 +45,8 @@ from tbvar_train.export import export_best, write_metrics
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _AMP_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: Options that must not change when a run is resumed.
-RESUME_FIXED = ("arch", "batch_size", "lr", "seed", "model_config", "max_steps_per_epoch")
+RESUME_FIXED = ("arch", "batch_size", "lr", "seed", "model_config", "max_steps_per_epoch",
+                "init")
 
 
 @dataclass
@@ -55,6 +56,7 @@ class FitOptions:
     data: str
     out: str
     arch: str = "tbinet"
+    init: str = "keras"
     epochs: int = 60
     patience: int = 10
     batch_size: int = 100
@@ -203,7 +205,7 @@ class _Trainer:
         self.config = make_config(options.arch, meta["sequence_length"], meta["n_tasks"],
                                   options.model_config)
         torch.manual_seed(options.seed)
-        self.model = build_model(options.arch, self.config).to(env.device)
+        self.model = build_model(options.arch, self.config, options.init).to(env.device)
         self.optimizer = make_optimizer(self.model, options.lr, env.device)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         self.out = Path(options.out)

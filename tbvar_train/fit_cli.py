@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tbvar_train.architectures import ARCHITECTURES
+from tbvar_train.architectures import ARCHITECTURES, INITIALISATIONS
 from tbvar_train.fit import PRECISIONS, FitOptions, fit
 
 
@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", required=True, help="tbvar shard directory (meta.json ...)")
     parser.add_argument("--out", required=True, help="run directory (created)")
     parser.add_argument("--arch", choices=ARCHITECTURES, default="tbinet")
+    parser.add_argument("--init", choices=INITIALISATIONS, default="keras",
+                        help="weight initialisation: keras (the reference code's Keras 2.2.4 "
+                        "defaults, default) or torch (PyTorch defaults)")
     parser.add_argument("--epochs", type=int, default=60, help="maximum epochs (default 60)")
     parser.add_argument("--patience", type=int, default=10,
                         help="early-stopping patience on the validation loss (default 10)")
@@ -59,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``tbvar-train fit``."""
     options = FitOptions(
-        data=args.data, out=args.out, arch=args.arch, epochs=args.epochs,
+        data=args.data, out=args.out, arch=args.arch, init=args.init, epochs=args.epochs,
         patience=args.patience, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         device=args.device, precision=args.precision, model_config=args.small_model_config,
         max_steps_per_epoch=args.max_steps_per_epoch, checkpoint_every=args.checkpoint_every,

@@ -49,7 +49,7 @@ def _assert_same_run(a: Path, b: Path) -> None:
 
 def test_small_tbinet_learns_planted_motifs(tmp_path):
     data = write_shards(tmp_path / "data", n_train=1500, n_valid=200, n_test=300, seed=1)
-    summary = fit(_options(data, tmp_path / "run", epochs=6, batch_size=50, lr=1e-2))
+    summary = fit(_options(data, tmp_path / "run", epochs=6, batch_size=50, lr=3e-3))
     history = pd.read_csv(tmp_path / "run" / "metrics.csv")
     assert len(history) == 6 and summary["best_epoch"] == history["valid_loss"].idxmin() + 1
     assert history["train_samples"].tolist() == [3000] * 6  # RC copies double the epoch
