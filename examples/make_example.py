@@ -1,4 +1,4 @@
-"""Regenerate the bundled example: ``variants.vcf`` and the random-weight ``model.safetensors``.
+"""Regenerate the bundled example VCF ``variants.vcf`` (the model: ``train_example_model.py``).
 
 The genome (``hg19_chr17_region_padded.fa.gz``) is real hg19 sequence and is committed as is
 (see README.md here). The VCF is written from the genome so that REF alleles are right, except
@@ -10,12 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from tbvar.checkpoint import ModelInfo, save_model
 from tbvar.genome import Genome
-from tbvar.model import TBiNet, TBiNetConfig
-from tbvar.tasks import generic_tasks
 
 HERE = Path(__file__).resolve().parent
 GENOME = HERE / "hg19_chr17_region_padded.fa.gz"
@@ -68,27 +64,12 @@ def example_records(genome: Genome, rng: np.random.Generator) -> list[str]:
     return lines
 
 
-def example_model(seed: int) -> tuple[TBiNet, ModelInfo]:
-    """A small random-weight TBiNet (1000 bp input, 8 placeholder tasks)."""
-    torch.manual_seed(seed)
-    config = TBiNetConfig(n_kernels=32, kernel_width=26, pool_size=13, lstm_units=16,
-                          dense_units=32, n_tasks=8)
-    model = TBiNet(config)
-    info = ModelInfo(config=config, tasks=generic_tasks(8), genome_build="hg19",
-                     description="tbvar example model with RANDOM weights (untrained)",
-                     task_source="placeholder tasks task0..task7", random_weights=True,
-                     provenance={"made_by": "examples/make_example.py", "seed": str(seed)})
-    return model, info
-
-
 def main() -> None:
-    """Write the example VCF and model next to this script."""
+    """Write the example VCF next to this script."""
     rng = np.random.default_rng(SEED)
     genome = Genome(GENOME, cache_dir=False)
     lines = example_records(genome, rng)
     (HERE / "variants.vcf").write_text(HEADER + "\n" + "\n".join(lines) + "\n")
-    model, info = example_model(SEED)
-    save_model(model, HERE / "model.safetensors", info)
 
 
 if __name__ == "__main__":
