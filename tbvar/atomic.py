@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -34,3 +35,18 @@ def set_default_permissions(path: str | os.PathLike[str]) -> None:
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(path, 0o666 & ~umask)
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> None:
+    """Call ``write(tmp)`` for a temporary file beside ``path``, then rename it to ``path``.
+
+    If ``write`` raises (or the process is interrupted), the temporary file is removed and
+    ``path`` is left as it was.
+    """
+    output = AtomicOutput(path)
+    try:
+        write(output.tmp)
+        output.commit()
+    except BaseException:
+        output.abort()
+        raise

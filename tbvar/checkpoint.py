@@ -27,7 +27,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from tbvar.atomic import AtomicOutput
+from tbvar.atomic import atomic_write
 from tbvar.model import ONEHOT_ORDER, TBiNet, TBiNetConfig
 from tbvar.tasks import TASK_COLUMNS, generic_tasks
 
@@ -88,13 +88,8 @@ def save_model(model: TBiNet, path: str | os.PathLike[str], info: ModelInfo) -> 
     info.config = model.config
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous()
                for k, v in model.state_dict().items()}
-    output = AtomicOutput(path)
-    try:
-        save_file(tensors, output.tmp, metadata={METADATA_KEY: json.dumps(info.to_json())})
-        output.commit()
-    except BaseException:
-        output.abort()
-        raise
+    metadata = {METADATA_KEY: json.dumps(info.to_json())}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
 def _parse_info(path: str, meta: dict[str, str] | None) -> ModelInfo:

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tbvar.atomic import atomic_write
+
 MANIFEST = "manifest.json"
 FORMAT = "tbvar-partial-run"
 VERSION = 1
@@ -40,10 +42,7 @@ def input_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 class PartialRun:

@@ -7,8 +7,6 @@ bounded by a few chunks whatever the input size.
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from tbvar.genome import Genome
+from tbvar.prefetch import prefetch
 from tbvar.scoring import ATTENTION_SCORES, TASK_SCORES, Scorer
 from tbvar.variants import STATUS_OK, VariantChunk, allele_frame, classify
 from tbvar.windows import build_windows
@@ -229,7 +228,7 @@ class ScoringRun:
 
         bar = tqdm(unit=" records", disable=not progress, desc="tbvar score")
         try:
-            for prepared in _prefetch(chunks, work):
+            for prepared in prefetch(chunks, work):
                 scored = self.score(*prepared) if len(prepared) == 3 else None
                 bar.update(len(prepared[0].lines) or
                            int(prepared[0].alleles["record_index"].nunique()))
@@ -249,40 +248,3 @@ def _scatter(values: np.ndarray | list, rows: np.ndarray, n: int) -> np.ndarray:
         out = np.full(n, "", dtype=object)
     out[rows] = values
     return out
-
-
-_DONE = object()
-
-
-def _prefetch(items: Iterable, work, depth: int = 2) -> Iterator:
-    """Apply ``work`` to ``items`` in a background thread, ``depth`` results ahead."""
-    results: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                results.put(work(item))
-            results.put(_DONE)
-        except BaseException as exc:  # handed to the consumer, re-raised there
-            results.put(exc)
-
-    thread = threading.Thread(target=produce, name="tbvar-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = results.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                results.get_nowait()
-            except queue.Empty:
-                thread.join(timeout=0.05)

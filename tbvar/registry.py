@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from tbvar import __version__
+from tbvar.atomic import atomic_write
 from tbvar.checkpoint import ModelFileError, file_sha256, load_model, read_model_info, save_model
 from tbvar.genome import default_cache_dir
 
@@ -344,14 +345,7 @@ def _install(entry: RegistryEntry, source: Path, url: str | None, target: Path) 
         save_model(keras.model(), target, info)
         return
     load_model(source)  # validates metadata and every tensor
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(handle)
-    try:
-        shutil.copyfile(source, name)
-        os.replace(name, target)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
+    atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
 
 
 def _entry(name: str, registry: dict[str, RegistryEntry] | None) -> RegistryEntry:

@@ -30,10 +30,10 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from tbvar.atomic import atomic_write
 from tbvar.checkpoint import load_model, read_model_info
 from tbvar.model import TBiNet, TBiNetConfig, codes_to_onehot
 from tbvar.tasks import TASK_COLUMNS
-from tbvar_train.checkpointing import atomic_write
 from tbvar_train.initialise import keras_initialise
 
 ARCHITECTURES = ("tbinet", "danq", "deepsea")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +20,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from tbvar.atomic import AtomicOutput
+from tbvar.atomic import atomic_write
 
 STATE_KEY = "tbvar_train_state"
 CHECKPOINT_FORMAT = "tbvar-train-checkpoint"
 CHECKPOINT_VERSION = 1
-
-
-def atomic_write(path: str | os.PathLike[str], write: Callable[[str], None]) -> None:
-    """Call ``write(tmp)`` for a temporary file next to ``path``, then rename it to ``path``."""
-    output = AtomicOutput(path)
-    try:
-        write(str(output.tmp))
-        output.commit()
-    except BaseException:
-        output.abort()
-        raise
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

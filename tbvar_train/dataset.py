@@ -22,18 +22,16 @@ parts per rank, so summed losses over ranks are exact.
 from __future__ import annotations
 
 import math
-import queue
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from tbvar.model import reverse_complement_codes
+from tbvar.prefetch import prefetch
 from tbvar.tasks import TASK_COLUMNS
 from tbvar_train.shards import SPLITS, ShardError, load_split, read_meta
 
@@ -118,7 +116,6 @@ class Batch:
         return int(self.x.shape[0])
 
 
-_END = object()
 
 
 class ShardLoader:
@@ -203,41 +200,5 @@ class ShardLoader:
         stop = len(self) if stop is None else min(stop, len(self))
         chunks = (order[i * self.batch_size:(i + 1) * self.batch_size]
                   for i in range(start, stop))
-        if self.prefetch <= 0:
-            for chunk in chunks:
-                yield self._to_device(*self._read(chunk))
-            return
-        ready: queue.Queue[Any] = queue.Queue(maxsize=self.prefetch)
-        stopped = threading.Event()
-
-        def put(item: Any) -> None:
-            while not stopped.is_set():
-                try:
-                    ready.put(item, timeout=0.1)
-                    return
-                except queue.Full:
-                    continue
-
-        def produce() -> None:
-            try:
-                for chunk in chunks:
-                    if stopped.is_set():
-                        return
-                    put(self._read(chunk))
-                put(_END)
-            except BaseException as exc:  # handed to the consumer, re-raised there
-                put(exc)
-
-        worker = threading.Thread(target=produce, name="tbvar-prefetch", daemon=True)
-        worker.start()
-        try:
-            while True:
-                item = ready.get()
-                if item is _END:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield self._to_device(*item)
-        finally:
-            stopped.set()
-            worker.join()
+        for item in prefetch(chunks, self._read, self.prefetch):
+            yield self._to_device(*item)
