@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# One prepared run for a lent GPU machine (a few minutes): agreement with the CPU, scoring and
+# training throughput. Results go to $OUT (the device tool's output folder) or ./gpu-results.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-gpu-results}
+mkdir -p "$out"
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total --format=csv > "$out/gpu.csv" || true
+python benchmarks/device_agreement.py --device cuda | tee "$out/agreement.json"
+for precision in fp32 bf16; do
+    python benchmarks/score_throughput.py --n 8192 --device cuda --precision "$precision" \
+        --batch-size 512 --sizes paper | tee "$out/score_$precision.json"
+done
+python benchmarks/train_throughput.py --device cuda | tee "$out/train.json"
