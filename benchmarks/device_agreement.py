@@ -51,7 +51,7 @@ def main() -> None:
         results.append({
             "device": str(scorer.device), "precision": precision,
             "max_abs_diff_prob": float(np.abs(got.alt - reference.alt).max()),
-            "max_abs_diff_lod": float(np.abs(got.lod() - reference.lod()).max()),
+            "max_abs_diff_lod": float(np.abs(got.lod - reference.lod).max()),
             "max_abs_diff_attention": float(
                 np.abs(got.alt_attention - reference.alt_attention).max()),
         })

@@ -16,6 +16,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from tbvar.genome import Genome
+from tbvar.model import N_CODE
 from tbvar.prefetch import prefetch
 from tbvar.scoring import ATTENTION_SCORES, TASK_SCORES, Scorer
 from tbvar.variants import STATUS_OK, VariantChunk, allele_frame, classify
@@ -183,13 +184,13 @@ class ScoringRun:
         n, n_ok = len(alleles), len(ok)
         rows = alleles.drop(columns=["contig"]).reset_index(drop=True)
         contains_n = np.zeros(n, dtype=bool)
-        contains_n[ok] = ((ref_windows == 4) | (alt_windows == 4)).any(axis=1)
+        contains_n[ok] = ((ref_windows == N_CODE) | (alt_windows == N_CODE)).any(axis=1)
         edge_all = np.zeros(n, dtype=bool)
         edge_all[ok] = edge
         rows["contains_n"] = contains_n
         rows["edge"] = edge_all
         scores = self.scorer.score(ref_windows, alt_windows)
-        lod = scores.lod()[:, self.selected]
+        lod = scores.lod[:, self.selected]
         columns: dict[str, object] = {}
         for name, values in {**_summaries(lod, self.labels, self.options.top_k),
                              **scores.attention_scores()}.items():

@@ -17,6 +17,7 @@ there. Scores (DESIGN.md):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -64,13 +65,14 @@ class VariantScores:
         if name in ("diff", "absdiff"):
             value = self.alt - self.ref
         elif name in ("lod", "abslod"):
-            value = self.lod()
+            value = self.lod
         else:
             raise ValueError(f"unknown score {name!r}; choose from {TASK_SCORES}")
         return np.abs(value) if name.startswith("abs") else value
 
+    @cached_property
     def lod(self) -> np.ndarray:
-        """logit(alt) − logit(ref), computed in float64 from the float32 probabilities."""
+        """logit(alt) − logit(ref), computed once in float64 from the float32 probabilities."""
         ref = np.clip(self.ref.astype(np.float64), LOGIT_EPS, 1 - LOGIT_EPS)
         alt = np.clip(self.alt.astype(np.float64), LOGIT_EPS, 1 - LOGIT_EPS)
         return (np.log(alt / (1 - alt)) - np.log(ref / (1 - ref))).astype(np.float32)

@@ -11,7 +11,6 @@ directory inside ``OUT`` and its top-level entries are renamed into place.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import http.client
 import os
 import shutil
@@ -21,6 +20,8 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path, PurePosixPath
+
+from tbvar.checkpoint import file_sha256
 
 DEEPSEA_URL = "http://deepsea.princeton.edu/media/code/deepsea_train_bundle.v0.9.tar.gz"
 BLOCK = 1 << 20
@@ -71,14 +72,6 @@ def _download_once(url: str, part: Path, progress: bool) -> None:
         raise ConnectionError(f"received {size} of {total} bytes")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download(url: str, dest: str | os.PathLike[str], sha256: str | None = None,
              retries: int = 3, progress: bool = True) -> Path:
     """Download ``url`` to ``dest`` via ``dest.part`` with resume; returns ``dest``.
@@ -89,7 +82,7 @@ def download(url: str, dest: str | os.PathLike[str], sha256: str | None = None,
     """
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
-    if dest.is_file() and (not sha256 or _sha256(dest) == sha256.lower()):
+    if dest.is_file() and (not sha256 or file_sha256(dest) == sha256.lower()):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(retries + 1):
@@ -108,7 +101,7 @@ def download(url: str, dest: str | os.PathLike[str], sha256: str | None = None,
                 raise FetchError(f"{url}: download interrupted at {have} bytes ({exc}); run "
                                  f"again to resume from {part}") from None
     if sha256:
-        digest = _sha256(part)
+        digest = file_sha256(part)
         if digest != sha256.lower():
             part.unlink()
             raise FetchError(f"{url}: sha256 {digest} does not match the expected {sha256}; "
