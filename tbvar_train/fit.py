@@ -18,6 +18,7 @@ early stopping on the validation loss (patience 10); the best epoch's weights ar
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import os
 import sys
@@ -367,35 +368,53 @@ def fit(options: FitOptions) -> dict[str, Any]:
         raise ValueError("epochs, patience and batch size must be positive")
     env = _init_env(options)
     try:
-        trainer = _Trainer(options, env)
-        if env.main:
-            trainer.out.mkdir(parents=True, exist_ok=True)
-        found = options.resume and trainer.checkpoint_path.exists()
-        if _all_reduce([float(found)], env)[0] not in (0, env.world_size):
-            raise ValueError(f"{trainer.checkpoint_path} is visible to some ranks only; "
-                             "--out must be on a file system shared by all nodes")
-        if found:
-            trainer.restore()
-        model: nn.Module = trainer.model
-        if env.world_size > 1:
-            model = nn.parallel.DistributedDataParallel(
-                model, device_ids=[env.device] if env.device.type == "cuda" else None)
-        while trainer.state["epoch"] < options.epochs and not trainer.state["stopped"]:
-            trainer.run_epoch(model)
-        digests = _weight_digests(trainer.model, env)
-        summary = {
-            "epochs_run": trainer.state["epoch"], "early_stopped": trainer.state["stopped"],
-            "best_epoch": trainer.state["best_epoch"],
-            "best_valid_loss": trainer.state["best_valid_loss"],
-            "world_size": env.world_size, "precision": trainer.precision,
-            "device": str(env.device), "rank_weight_sha256": digests,
-            "ranks_in_sync": len(set(digests)) == 1,
-        }
-        if env.main:
-            summary["model"] = str(export_best(trainer, options))
-            write_metrics(trainer.out, trainer.state["history"], summary)
-        return summary
+        return _train_and_export(options, env)
     finally:
-        if env.world_size > 1 and dist.is_initialized():
-            dist.destroy_process_group()
+        _shut_down(env)
+
+
+def _train_and_export(options: FitOptions, env: _Env) -> dict[str, Any]:
+    trainer = _Trainer(options, env)
+    if env.main:
+        trainer.out.mkdir(parents=True, exist_ok=True)
+    found = options.resume and trainer.checkpoint_path.exists()
+    if _all_reduce([float(found)], env)[0] not in (0, env.world_size):
+        raise ValueError(f"{trainer.checkpoint_path} is visible to some ranks only; "
+                         "--out must be on a file system shared by all nodes")
+    if found:
+        trainer.restore()
+    model: nn.Module = trainer.model
+    if env.world_size > 1:
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[env.device] if env.device.type == "cuda" else None)
+    while trainer.state["epoch"] < options.epochs and not trainer.state["stopped"]:
+        trainer.run_epoch(model)
+    digests = _weight_digests(trainer.model, env)
+    summary = {
+        "epochs_run": trainer.state["epoch"], "early_stopped": trainer.state["stopped"],
+        "best_epoch": trainer.state["best_epoch"],
+        "best_valid_loss": trainer.state["best_valid_loss"],
+        "world_size": env.world_size, "precision": trainer.precision,
+        "device": str(env.device), "rank_weight_sha256": digests,
+        "ranks_in_sync": len(set(digests)) == 1,
+    }
+    if env.main:
+        summary["model"] = str(export_best(trainer, options))
+        write_metrics(trainer.out, trainer.state["history"], summary)
+    if env.world_size > 1:
+        dist.barrier()  # no rank tears down its connections while rank 0 is still exporting
+    return summary
+
+
+def _shut_down(env: _Env) -> None:
+    """Destroy the process group once nothing refers to it any more.
+
+    ``DistributedDataParallel`` sits in reference cycles, so without a collection its reducer
+    (which owns the gloo/NCCL backend) lives on until interpreter shutdown, where freeing the
+    backend's worker threads aborts the process ("terminate called without an active
+    exception"). Collecting first frees it here, while the interpreter is intact.
+    """
+    if env.world_size > 1 and dist.is_initialized():
+        gc.collect()
+        dist.destroy_process_group()
 
