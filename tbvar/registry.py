@@ -15,41 +15,28 @@ model is renamed into place: failures leave no file behind.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
 import shutil
 import tempfile
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from tbvar import __version__
 from tbvar.atomic import atomic_write
 from tbvar.checkpoint import ModelFileError, file_sha256, load_model, read_model_info, save_model
+from tbvar.download import DownloadError as TransferError
+from tbvar.download import Progress, download_to
 from tbvar.genome import default_cache_dir
 
 REGISTRY_ENV = "TBVAR_REGISTRY"
 DEFAULT_MODEL = "tbinet"
 CONVERTERS = ("keras", "tbvar")
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-RETRIES = 3
-RETRY_DELAY_S = 1.0
-TIMEOUT_S = 60.0
-CHUNK = 1 << 20
-MAX_FORMS = 2
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DRIVE_ID = "16bDDb9N3NOCngERRxfR9eJDvZAbs1pBl"
-
-Progress = Callable[[int, "int | None"], None]
 
 
 class RegistryError(ValueError):
@@ -179,145 +166,28 @@ def manual_instructions(entry: RegistryEntry) -> str:
     return text
 
 
-class _Interrupted(Exception):
-    """A transfer stopped early (retried)."""
-
-
-class _FollowForm(Exception):
-    """The server answered with a download-confirmation form; fetch ``url`` instead."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self.url = url
-
-
-class _ConfirmationForm(HTMLParser):
-    """The first GET form of a page with its hidden fields (Google Drive's "can't scan this
-    file for viruses" page for large files is such a form)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.action: str | None = None
-        self.fields: list[tuple[str, str]] = []
-        self._inside = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        if (tag == "form" and self.action is None and attributes.get("action")
-                and (attributes.get("method") or "get").lower() == "get"):
-            self.action, self._inside = attributes["action"], True
-        elif (tag == "input" and self._inside and attributes.get("type") == "hidden"
-              and attributes.get("name")):
-            self.fields.append((str(attributes["name"]), attributes.get("value") or ""))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self._inside = False
-
-
-def _confirmation_url(url: str, page: bytes) -> str | None:
-    form = _ConfirmationForm()
-    form.feed(page.decode("utf-8", "replace"))
-    if form.action is None:
-        return None
-    target = urllib.parse.urljoin(url, form.action)
-    return f"{target}?{urllib.parse.urlencode(form.fields)}" if form.fields else target
-
-
-def _content_range_start(value: str | None) -> int | None:
-    match = re.match(r"bytes (\d+)-\d+/(\d+|\*)", value or "")
-    return int(match.group(1)) if match else None
-
-
-def _expected_total(response: http.client.HTTPResponse, start: int) -> int | None:
-    if response.status == 206:
-        match = re.match(r"bytes \d+-\d+/(\d+)", response.headers.get("Content-Range", ""))
-        return int(match.group(1)) if match else None
-    length = response.headers.get("Content-Length")
-    return start + int(length) if length and length.isdigit() else None
-
-
-def _transfer(url: str, part: Path, timeout: float, progress: Progress | None) -> None:
-    """One request: append to ``part`` (resume) or rewrite it; raise ``_Interrupted`` if short."""
-    have = part.stat().st_size
-    request = urllib.request.Request(url, headers={"User-Agent": f"tbvar/{__version__}"})
-    if have:
-        request.add_header("Range", f"bytes={have}-")
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        if response.headers.get_content_type() == "text/html":
-            follow = _confirmation_url(url, response.read(CHUNK))
-            if follow:
-                raise _FollowForm(follow)
-            raise DownloadError(f"{url} returned a web page instead of the file (a sign-in "
-                                "page, or the link has moved)")
-        resumed = have and response.status == 206 and (
-            _content_range_start(response.headers.get("Content-Range")) == have)
-        if have and response.status == 206 and not resumed:
-            part.write_bytes(b"")
-            raise _Interrupted("the server resumed at another offset")
-        start = have if resumed else 0  # the server ignored the range: start again cleanly
-        total = _expected_total(response, start)
-        with open(part, "ab" if resumed else "wb") as out:
-            done = start
-            while block := response.read(CHUNK):
-                out.write(block)
-                done += len(block)
-                if progress:
-                    progress(done, total)
-    if total is not None and done < total:
-        raise _Interrupted(f"got {done} of {total} bytes")
-
-
-def download(url: str, directory: str | os.PathLike[str], *, retries: int = RETRIES,
-             timeout: float = TIMEOUT_S, progress: Progress | None = None) -> Path:
+def download(url: str, directory: str | os.PathLike[str], *,
+             progress: Progress | None = None) -> Path:
     """Download ``url`` into a new temporary file in ``directory`` and return its path.
 
-    Interrupted transfers are resumed with an HTTP ``Range`` request (restarted from the
-    beginning when the server does not honour it), up to ``retries`` times. An HTML answer
-    holding a GET form (a download-confirmation page such as Google Drive's for large files)
-    is followed, at most :data:`MAX_FORMS` times; any other web page is an error. On any
-    failure the temporary file is removed and :class:`DownloadError` raised; the caller owns
-    the returned file (rename it into place or delete it).
+    Transfers resume and retry as :func:`tbvar.download.download_to` does. On any failure the
+    temporary file is removed (nothing partial is left in the cache) and
+    :class:`DownloadError` is raised; the caller owns the returned file.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix=".download-", suffix=".part", dir=directory)
     os.close(handle)
     part = Path(name)
-    failures = forms = 0
     try:
-        while True:
-            try:
-                _transfer(url, part, timeout, progress)
-                return part
-            except _FollowForm as form:
-                forms += 1
-                if forms > MAX_FORMS:
-                    raise DownloadError(f"{url} returned a web page instead of the file "
-                                        f"(still after {MAX_FORMS} confirmation forms)") from None
-                url = form.url
-                part.write_bytes(b"")
-                continue
-            except urllib.error.HTTPError as exc:
-                if exc.code != 416:  # 416: bad resume offset, start again below
-                    raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
-                part.write_bytes(b"")
-                error: Exception = exc
-            except (_Interrupted, http.client.IncompleteRead, ConnectionResetError,
-                    ConnectionAbortedError, TimeoutError) as exc:
-                error = exc
-            except urllib.error.URLError as exc:
-                if not isinstance(exc.reason, (ConnectionResetError, TimeoutError)):
-                    raise DownloadError(f"cannot reach {url} ({exc.reason})") from None
-                error = exc
-            failures += 1
-            if failures > retries:
-                raise DownloadError(f"{url}: download interrupted {failures} times "
-                                    f"({type(error).__name__}: {error}); nothing was kept")
-            time.sleep(RETRY_DELAY_S * failures)
+        download_to(url, part, progress=progress)
+    except TransferError as exc:
+        part.unlink(missing_ok=True)
+        raise DownloadError(str(exc)) from None
     except BaseException:
         part.unlink(missing_ok=True)
         raise
+    return part
 
 
 def _download_entry(entry: RegistryEntry, directory: Path,

@@ -11,95 +11,60 @@ directory inside ``OUT`` and its top-level entries are renamed into place.
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import shutil
 import sys
 import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from tbvar.checkpoint import file_sha256
+from tbvar.download import DownloadError, Progress, download_to
 
 DEEPSEA_URL = "http://deepsea.princeton.edu/media/code/deepsea_train_bundle.v0.9.tar.gz"
-BLOCK = 1 << 20
-TIMEOUT_S = 60
 
 
 class FetchError(OSError):
     """A download or unpack step failed (the message says what to do)."""
 
 
-def _content_total(response, have: int) -> int | None:
-    """Total size from ``Content-Range: bytes a-b/TOTAL`` or ``have + Content-Length``."""
-    total = response.headers.get("Content-Range", "").rpartition("/")[2]
-    if total.isdigit():
-        return int(total)
-    length = response.headers.get("Content-Length")
-    return have + int(length) if length is not None else None
-
-
-def _download_once(url: str, part: Path, progress: bool) -> None:
+def _progress_bar(part: Path, enabled: bool) -> tuple[Any, Progress]:
     from tqdm import tqdm
 
     have = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
-    try:
-        response = urllib.request.urlopen(request, timeout=TIMEOUT_S)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416 and have:
-            total = exc.headers.get("Content-Range", "").rpartition("/")[2]
-            if total.isdigit() and int(total) == have:
-                return  # the partial file already holds everything
-            part.unlink()
-            raise FetchError(f"{url}: server rejected resuming at byte {have}; partial file "
-                             "removed, run again") from None
-        raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}") from None
-    with response:
-        if have and response.status != 206:
-            have = 0  # the server ignored the Range request: start over
-        total = _content_total(response, have)
-        with open(part, "ab" if have else "wb") as out, tqdm(
-                total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=part.name.removesuffix(".part"), disable=not progress) as bar:
-            while block := response.read(BLOCK):
-                out.write(block)
-                bar.update(len(block))
-    size = part.stat().st_size
-    if total is not None and size != total:
-        raise ConnectionError(f"received {size} of {total} bytes")
+    bar = tqdm(initial=have, unit="B", unit_scale=True, unit_divisor=1024,
+               desc=part.name.removesuffix(".part"), disable=not enabled)
+
+    def update(done: int, total: int | None) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    return bar, update
 
 
 def download(url: str, dest: str | os.PathLike[str], sha256: str | None = None,
              retries: int = 3, progress: bool = True) -> Path:
     """Download ``url`` to ``dest`` via ``dest.part`` with resume; returns ``dest``.
 
-    Interrupted transfers are resumed up to ``retries`` times (and on a later call). A sha256
-    mismatch removes the partial file and raises :class:`FetchError`. An existing complete
-    ``dest`` (matching ``sha256`` when given) is not downloaded again.
+    Interrupted transfers are resumed up to ``retries`` times, and by a later call: the
+    partial file is kept (:func:`tbvar.download.download_to`). A sha256 mismatch removes the
+    partial file and raises :class:`FetchError`. An existing complete ``dest`` (matching
+    ``sha256`` when given) is not downloaded again.
     """
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
     if dest.is_file() and (not sha256 or file_sha256(dest) == sha256.lower()):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(retries + 1):
-        try:
-            _download_once(url, part, progress)
-            break
-        except urllib.error.URLError as exc:
-            raise FetchError(f"{url}: cannot connect ({exc.reason}); are you offline? "
-                             f"Download it elsewhere and place it at {dest}, or pass "
-                             "--url") from None
-        except FetchError:
-            raise
-        except (OSError, http.client.HTTPException) as exc:
-            if attempt == retries:
-                have = part.stat().st_size if part.exists() else 0
-                raise FetchError(f"{url}: download interrupted at {have} bytes ({exc}); run "
-                                 f"again to resume from {part}") from None
+    bar, update = _progress_bar(part, progress)
+    try:
+        with bar:
+            download_to(url, part, retries=retries, progress=update)
+    except DownloadError as exc:
+        hint = (f"run again to resume from {part}" if part.exists() and part.stat().st_size
+                else f"download it elsewhere and place it at {dest}, or pass --url")
+        raise FetchError(f"{exc}; {hint}") from None
     if sha256:
         digest = file_sha256(part)
         if digest != sha256.lower():

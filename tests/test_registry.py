@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import tbvar
-from tbvar import registry
+from tbvar import download, registry
 from tbvar.checkpoint import ModelInfo, file_sha256, load_model, save_model
 from tbvar.cli import main
 from tbvar.keras_import import import_keras
@@ -99,7 +99,7 @@ def server():
 def cache(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "cache"
     monkeypatch.setenv("TBVAR_CACHE", str(root))
-    monkeypatch.setattr(registry, "RETRY_DELAY_S", 0.0)
+    monkeypatch.setattr(download, "RETRY_DELAY_S", 0.0)
     return root
 
 
