@@ -1,11 +1,9 @@
 """Import TBiNet models saved by the reference Keras code (Keras 2.x HDF5, h5py only).
 
-Reads full-model files (``model.save``: weights under ``/model_weights``, the architecture in the
-root attribute ``model_config``) and weights-only files (``model.save_weights``: layer groups at
-the root). Layers are matched by their order, their Keras class (from ``model_config`` when the
-file has one; the JSON is parsed, the serialised Lambda bytecode in it is never unmarshalled or
-executed) and their weight shapes, never by layer-name suffixes (``conv1d_7``,
-``bidirectional_3`` depend on the Python session that built the model).
+:mod:`tbvar.keras_hdf5` reads the file (full model or weights only); this module matches its
+layers to TBiNet by their order, their Keras class (from ``model_config`` when the file has one)
+and their weight shapes, never by layer-name suffixes (``conv1d_7``, ``bidirectional_3`` depend
+on the Python session that built the model), checks the architecture and converts the weights.
 
 Conversions (Keras 2.2.4 semantics):
 
@@ -23,18 +21,26 @@ The model size is inferred from the tensor shapes, so any TBiNet-shaped Keras mo
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import torch
 
 from tbvar import __version__
-from tbvar.checkpoint import ModelFileError, ModelInfo, file_sha256, save_model
+from tbvar.checkpoint import ModelInfo, file_sha256, save_model
+from tbvar.keras_hdf5 import (
+    KerasImportError,
+    KerasLayer,
+    LayerSpecs,
+    attr_text,
+    base_name,
+    layer_specs,
+    open_hdf5,
+    read_layers,
+)
 from tbvar.model import TBiNet, TBiNetConfig
 from tbvar.tasks import DEEPSEA_TASK_SOURCE, generic_tasks, tbinet_tasks
 
@@ -50,27 +56,6 @@ TBINET_LAYER_CLASSES = frozenset({
 EXPECTED_LAYOUT = ("Conv1D, Dense(1) attention, Bidirectional(LSTM), Dense, Dense "
                    "(TBiNet, Park et al. 2020)")
 _LSTM_WEIGHTS = ("kernel", "recurrent_kernel", "bias")
-
-
-class KerasImportError(ModelFileError):
-    """A Keras file cannot be imported as a TBiNet model."""
-
-
-@dataclass
-class _Layer:
-    """A Keras layer that has weights, as found in the file."""
-
-    name: str
-    class_name: str | None
-    config: dict[str, Any]
-    weight_names: list[str]
-    weights: list[np.ndarray]
-
-    def describe(self) -> str:
-        shapes = ", ".join(f"{n} {tuple(w.shape)}"
-                           for n, w in zip(self.weight_names, self.weights, strict=True))
-        kind = f" ({self.class_name})" if self.class_name else ""
-        return f"{self.name}{kind}: {shapes}"
 
 
 @dataclass
@@ -104,74 +89,7 @@ class KerasTBiNet:
         )
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    if isinstance(value, np.ndarray) and value.shape == ():
-        return _text(value.item())
-    return str(value)
-
-
-def _name_list(group: h5py.Group, attr: str) -> list[str] | None:
-    """A Keras name-list attribute, also in its chunked form (``attr0``, ``attr1``, ...)."""
-    if attr in group.attrs:
-        return [_text(v) for v in np.atleast_1d(group.attrs[attr])]
-    chunks = []
-    while f"{attr}{len(chunks)}" in group.attrs:
-        chunks.extend(_text(v) for v in np.atleast_1d(group.attrs[f"{attr}{len(chunks)}"]))
-    return chunks or None
-
-
-def _layer_specs(path: str, root: h5py.File) -> dict[str, tuple[str, dict[str, Any]]]:
-    """``{layer name: (class name, config)}`` from the ``model_config`` JSON (empty if absent)."""
-    if "model_config" not in root.attrs:
-        return {}
-    try:
-        doc = json.loads(_text(root.attrs["model_config"]))
-        config = doc["config"]
-        layers = config["layers"] if isinstance(config, dict) else config
-        return {layer.get("name") or layer["config"]["name"]:
-                (str(layer["class_name"]), dict(layer["config"])) for layer in layers}
-    except (ValueError, KeyError, TypeError) as exc:
-        raise KerasImportError(f"{path}: cannot parse the Keras model_config ({exc!r})") from None
-
-
-def _read_layers(path: str, group: h5py.Group,
-                 specs: dict[str, tuple[str, dict[str, Any]]]) -> list[_Layer]:
-    names = _name_list(group, "layer_names")
-    if names is None:
-        raise KerasImportError(f"{path}: HDF5 file without Keras layers (no 'model_weights' "
-                               "group and no 'layer_names' attribute); not a Keras model file")
-    layers = []
-    for name in names:
-        if name not in group:
-            raise KerasImportError(f"{path}: layer group {name!r} listed in layer_names is missing")
-        weight_names = _name_list(group[name], "weight_names") or []
-        weights = []
-        for weight_name in weight_names:
-            item = group[name].get(weight_name)
-            if not isinstance(item, h5py.Dataset):
-                raise KerasImportError(f"{path}: weight {name}/{weight_name} is missing")
-            array = item[()]
-            if not np.issubdtype(array.dtype, np.floating):
-                raise KerasImportError(f"{path}: weight {name}/{weight_name} has dtype "
-                                       f"{array.dtype}, expected float32")
-            if not np.all(np.isfinite(array)):
-                raise KerasImportError(f"{path}: weight {name}/{weight_name} has NaN/inf values")
-            weights.append(array.astype(np.float32, copy=False))
-        class_name, config = specs.get(name, (None, {}))
-        if specs and name not in specs:
-            raise KerasImportError(f"{path}: layer {name!r} is not in the model_config")
-        if weights:
-            layers.append(_Layer(name, class_name, config, weight_names, weights))
-    return layers
-
-
-def _base_name(weight_name: str) -> str:
-    return weight_name.rsplit("/", 1)[-1].split(":", 1)[0]
-
-
-def _check_weights(path: str, layer: _Layer, role: str, expected: list[tuple[str, tuple]]
+def _check_weights(path: str, layer: KerasLayer, role: str, expected: list[tuple[str, tuple]]
                    ) -> list[np.ndarray]:
     """Check a layer's weights against ``[(base name, shape), ...]``; return the arrays."""
     want = ", ".join(f"{name} {shape}" for name, shape in expected)
@@ -181,7 +99,7 @@ def _check_weights(path: str, layer: _Layer, role: str, expected: list[tuple[str
                                f"found {layer.describe()}")
     for weight_name, array, (base, shape) in zip(layer.weight_names, layer.weights, expected,
                                                  strict=True):
-        found = _base_name(weight_name)
+        found = base_name(weight_name)
         if found in _LSTM_WEIGHTS and found != base:
             raise KerasImportError(f"{path}: {role} layer {layer.name}: weight {weight_name} "
                                    f"where {base} was expected (expected {want})")
@@ -191,7 +109,7 @@ def _check_weights(path: str, layer: _Layer, role: str, expected: list[tuple[str
     return layer.weights
 
 
-def _expect_class(path: str, layer: _Layer, role: str, class_name: str) -> None:
+def _expect_class(path: str, layer: KerasLayer, role: str, class_name: str) -> None:
     if layer.class_name is not None and layer.class_name != class_name:
         raise KerasImportError(f"{path}: layer {layer.name} is a {layer.class_name} where the "
                                f"{role} ({class_name}) was expected; expected {EXPECTED_LAYOUT}")
@@ -207,8 +125,7 @@ def _config_value(path: str, layer_name: str, config: dict[str, Any], key: str,
     return value
 
 
-def _architecture(path: str, specs: dict[str, tuple[str, dict[str, Any]]]
-                  ) -> tuple[int | None, int | None, str | None]:
+def _architecture(path: str, specs: LayerSpecs) -> tuple[int | None, int | None, str | None]:
     """Check a ``model_config``; return ``(sequence_length, pool_size, recurrent_activation)``."""
     if not specs:
         return None, None, None
@@ -257,8 +174,8 @@ def _architecture(path: str, specs: dict[str, tuple[str, dict[str, Any]]]
     return seq_len, pool_size, recurrent
 
 
-def _check_activations(path: str, specs: dict[str, tuple[str, dict[str, Any]]],
-                       attention: _Layer, dense: _Layer, output: _Layer) -> None:
+def _check_activations(path: str, specs: LayerSpecs,
+                       attention: KerasLayer, dense: KerasLayer, output: KerasLayer) -> None:
     """Dense activations: linear attention scores, ReLU hidden layer, sigmoid outputs."""
     separate = {config.get("activation") for class_name, config in specs.values()
                 if class_name == "Activation"}
@@ -271,17 +188,6 @@ def _check_activations(path: str, specs: dict[str, tuple[str, dict[str, Any]]],
             continue
         raise KerasImportError(f"{path}: Dense layer {layer.name} has activation "
                                f"{activation!r}; TBiNet expects {wanted or 'linear'!r} there")
-
-
-def _open(path: str) -> h5py.File:
-    if not os.path.isfile(path):
-        raise KerasImportError(f"{path}: no such file")
-    if not h5py.is_hdf5(path):
-        raise KerasImportError(f"{path}: not an HDF5 file (Keras .h5/.hdf5 expected)")
-    try:
-        return h5py.File(path, "r")
-    except OSError as exc:
-        raise KerasImportError(f"{path}: cannot read the HDF5 file ({exc})") from None
 
 
 def read_keras_tbinet(path: str | os.PathLike[str], *, sequence_length: int | None = None,
@@ -310,11 +216,11 @@ def read_keras_tbinet(path: str | os.PathLike[str], *, sequence_length: int | No
         tensor (the message names the layer and weight).
     """
     path = str(path)
-    with _open(path) as root:
+    with open_hdf5(path) as root:
         full_model = "model_weights" in root
         group = root["model_weights"] if full_model else root
-        version = _text(group.attrs.get("keras_version", root.attrs.get("keras_version", "")))
-        backend = _text(group.attrs.get("backend", root.attrs.get("backend", "")))
+        version = attr_text(group.attrs.get("keras_version", root.attrs.get("keras_version", "")))
+        backend = attr_text(group.attrs.get("backend", root.attrs.get("backend", "")))
         if not version.startswith("2."):
             raise KerasImportError(f"{path}: Keras version {version or 'unknown'!r} is not "
                                    "supported (Keras 2.x files only)")
@@ -322,9 +228,9 @@ def read_keras_tbinet(path: str | os.PathLike[str], *, sequence_length: int | No
             raise KerasImportError(f"{path}: Keras backend {backend or 'unknown'!r} is not "
                                    f"supported ({' or '.join(SUPPORTED_BACKENDS)}); it decides "
                                    "whether convolution kernels are flipped")
-        specs = _layer_specs(path, root)
+        specs = layer_specs(path, root)
         stored_length, stored_pool, stored_activation = _architecture(path, specs)
-        layers = _read_layers(path, group, specs)
+        layers = read_layers(path, group, specs)
     for key, given, stored in (("sequence_length", sequence_length, stored_length),
                                ("pool_size", pool_size, stored_pool),
                                ("recurrent_activation", recurrent_activation, stored_activation)):
