@@ -19,6 +19,7 @@ from tbvar.genome import Genome
 from tbvar.model import N_CODE
 from tbvar.prefetch import prefetch
 from tbvar.scoring import ATTENTION_SCORES, TASK_SCORES, Scorer
+from tbvar.text import join_columns
 from tbvar.variants import STATUS_OK, VariantChunk, allele_frame, classify
 from tbvar.windows import build_windows
 
@@ -123,26 +124,27 @@ class ScoredChunk:
     summary: RunSummary | None = None
 
 
-def _top_tasks(lod: np.ndarray, labels: np.ndarray, k: int) -> list[str]:
+def _top_tasks(lod: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     """``label:lod`` of the k largest |lod| per row, joined by ``&``."""
     if k == 0 or lod.shape[1] == 0:
-        return [""] * len(lod)
-    k = min(k, lod.shape[1])
+        return np.full(len(lod), "", dtype=object)
     order = np.argsort(-np.abs(lod), axis=1, kind="stable")[:, :k]
     values = np.take_along_axis(lod, order, axis=1)
-    return [TOP_SEPARATOR.join(f"{labels[j]}:{str(v)}" for j, v in zip(row, vals, strict=True))
-            for row, vals in zip(order, values, strict=True)]
+    return join_columns(labels[order] + ":" + values.astype(str).astype(object), TOP_SEPARATOR)
 
 
 def _summaries(lod: np.ndarray, labels: np.ndarray, top_k: int) -> dict[str, object]:
     absolute = np.abs(lod)
     best = absolute.max(axis=1, initial=0.0)
-    signed = np.take_along_axis(lod, absolute.argmax(axis=1)[:, None], axis=1)[:, 0]
-    reaching = [TOP_SEPARATOR.join(labels[np.flatnonzero(row == m)])
-                for row, m in zip(absolute, best, strict=True)]
+    strongest = absolute.argmax(axis=1)
+    signed = np.take_along_axis(lod, strongest[:, None], axis=1)[:, 0]
+    reaching_best = absolute == best[:, None]
+    ties = reaching_best.sum(axis=1)
+    reaching = np.where(ties == 1, labels[strongest], "").astype(object)
+    for row in np.flatnonzero(ties > 1):
+        reaching[row] = TOP_SEPARATOR.join(labels[reaching_best[row]])
     return {"max_abslod": best.astype(np.float32), "max_lod": signed.astype(np.float32),
-            "max_lod_task": np.array(reaching, dtype=object),
-            "top_tasks": np.array(_top_tasks(lod, labels, top_k), dtype=object)}
+            "max_lod_task": reaching, "top_tasks": _top_tasks(lod, labels, top_k)}
 
 
 class ScoringRun:

@@ -136,9 +136,12 @@ def classify(alleles: pd.DataFrame, genome: Genome, max_allele_length: int = 100
     if ref_mismatch not in REF_MISMATCH_POLICIES:
         raise ValueError(f"ref_mismatch must be one of {REF_MISMATCH_POLICIES}")
     out = alleles.copy()
+    refs, alts = out["ref"].to_numpy(dtype=object), out["alt"].to_numpy(dtype=object)
     status = np.array([_allele_status(r, a, max_allele_length)
-                       for r, a in zip(out["ref"], out["alt"], strict=True)], dtype=object)
-    contig = np.array([genome.resolve(c) for c in out["chrom"]], dtype=object)
+                       for r, a in zip(refs, alts, strict=True)], dtype=object)
+    chroms = out["chrom"].to_numpy(dtype=object)
+    fasta_names = {chrom: genome.resolve(chrom) for chrom in pd.unique(chroms)}
+    contig = np.array([fasta_names[chrom] for chrom in chroms], dtype=object)
     status[(status == STATUS_OK) & pd.isna(contig)] = "unknown_contig"
     ref_match = np.zeros(len(out), dtype=bool)
     swapped = np.zeros(len(out), dtype=bool)

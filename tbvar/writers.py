@@ -25,6 +25,7 @@ from cyvcf2 import VCF, Writer
 
 from tbvar import bgzf
 from tbvar.pipeline import ScoredChunk
+from tbvar.text import format_floats, join_columns
 from tbvar.variants import STATUS_REASONS
 
 OUTPUT_FORMATS = ("vcf", "tsv", "parquet")
@@ -58,12 +59,6 @@ def detect_format(path: str | os.PathLike[str], given: str | None = None) -> str
             return fmt
     raise ValueError(f"{path}: cannot tell the output format from the name; use --format "
                      f"({'|'.join(OUTPUT_FORMATS)})")
-
-
-def format_float(value: float) -> str:
-    """Shortest decimal that reads back as the same float32; ``.`` for NaN."""
-    value = np.float32(value)
-    return "." if np.isnan(value) else str(value)
 
 
 def _arrow_schema(rows: pd.DataFrame, metadata: dict[str, str]):  # -> pyarrow.Schema
@@ -215,27 +210,65 @@ def annotated_header(raw_header: str, metadata: dict[str, str], extra: Sequence[
     return "\n".join(lines + _info_header_lines() + meta + list(extra) + [chrom_line]) + "\n"
 
 
-def _flags(row: pd.Series) -> str:
-    flags = [name for name, on in (("ref_mismatch", row.status == "ok" and not row.ref_match),
-                                   ("swapped", getattr(row, "swapped", False)),
-                                   ("contains_n", row.contains_n), ("edge", row.edge)) if on]
-    return "&".join(flags) or "."
+FLAG_NAMES = ("ref_mismatch", "swapped", "contains_n", "edge")
+_FLAG_TEXT = np.array(["&".join(name for bit, name in enumerate(FLAG_NAMES) if code >> bit & 1)
+                       or "." for code in range(1 << len(FLAG_NAMES))], dtype=object)
 
 
-def _info_values(rows: pd.DataFrame) -> dict[str, list[str]]:
+def _flags(rows: pd.DataFrame) -> np.ndarray:
+    """``TBVAR_FLAGS`` per allele row: the set flags joined by ``&``, ``.`` for none."""
+    ok = rows["status"].to_numpy(dtype=object) == "ok"
+    swapped = rows["swapped"] if "swapped" in rows else pd.Series(False, index=rows.index)
+    on = (ok & ~rows["ref_match"].to_numpy(bool), swapped.to_numpy(bool),
+          rows["contains_n"].to_numpy(bool), rows["edge"].to_numpy(bool))
+    code = sum(flag.astype(np.int64) << bit for bit, flag in enumerate(on))
+    return _FLAG_TEXT[code]
+
+
+def _text(values: pd.Series) -> np.ndarray:
+    """Strings as they are; ``.`` for empty or missing."""
+    text = values.to_numpy(dtype=object, na_value="")
+    text[text == ""] = "."
+    return text
+
+
+def _info_values(rows: pd.DataFrame) -> dict[str, np.ndarray]:
     """Per INFO key, one formatted value per allele row."""
-    def text(values: pd.Series) -> list[str]:
-        return [str(v) if isinstance(v, str) and v else "." for v in values]
-
     return {
-        "TBVAR_STATUS": rows["status"].tolist(),
-        "TBVAR_FLAGS": [_flags(row) for row in rows.itertuples()],
-        "TBVAR_MAXLOD": [format_float(v) for v in rows["max_lod"]],
-        "TBVAR_MAXLOD_TASK": text(rows["max_lod_task"]),
-        "TBVAR_TOPK": text(rows["top_tasks"]),
-        "TBVAR_ATTN_SHIFT": [format_float(v) for v in rows["attn_shift"]],
-        "TBVAR_ATTN_CENTER": [format_float(v) for v in rows["attn_center"]],
+        "TBVAR_STATUS": rows["status"].to_numpy(dtype=object),
+        "TBVAR_FLAGS": _flags(rows),
+        "TBVAR_MAXLOD": format_floats(rows["max_lod"]),
+        "TBVAR_MAXLOD_TASK": _text(rows["max_lod_task"]),
+        "TBVAR_TOPK": _text(rows["top_tasks"]),
+        "TBVAR_ATTN_SHIFT": format_floats(rows["attn_shift"]),
+        "TBVAR_ATTN_CENTER": format_floats(rows["attn_center"]),
     }
+
+
+def _record_info(rows: pd.DataFrame, n_records: int) -> np.ndarray:
+    """The TBVAR INFO text of each of a chunk's records (``""`` for records without ALT).
+
+    ``rows`` are the chunk's allele rows, sorted by ``record_index``; values of a record's
+    ALTs are joined by ``,`` (Number=A).
+    """
+    info = np.full(n_records, "", dtype=object)
+    picked = np.flatnonzero(rows["alt_index"].to_numpy() >= 0)
+    if not len(picked):
+        return info
+    record_index = rows["record_index"].to_numpy()
+    record = record_index[picked] - record_index[0]
+    starts = np.flatnonzero(np.r_[True, record[1:] != record[:-1]])
+    ends = np.r_[starts[1:], len(picked)]
+    multi = np.flatnonzero(ends - starts > 1)
+    fields = []
+    for key, values in _info_values(rows).items():
+        values = values[picked]
+        joined = values[starts]
+        for i in multi:
+            joined[i] = ",".join(values[starts[i]:ends[i]])
+        fields.append(f"{key}=" + joined)
+    info[record[starts]] = join_columns(np.stack(fields, axis=1), ";")
+    return info
 
 
 def _annotate_line(line: str, info: str) -> str:
@@ -271,18 +304,8 @@ class VcfWriter:
 
     def encode(self, chunk: ScoredChunk) -> bytes:
         """A chunk's records with their TBVAR INFO fields (BGZF blocks if compressed)."""
-        rows = chunk.rows
-        values = _info_values(rows)
-        record_index = rows["record_index"].to_numpy()
-        has_alt = rows["alt_index"].to_numpy() >= 0
-        first = int(record_index[0]) if len(rows) else 0
-        bounds = np.searchsorted(record_index, first + np.arange(len(chunk.lines) + 1))
-        out = []
-        for offset, line in enumerate(chunk.lines):
-            picked = [i for i in range(bounds[offset], bounds[offset + 1]) if has_alt[i]]
-            info = ";".join(f"{key}={','.join(vals[i] for i in picked)}"
-                            for key, vals in values.items()) if picked else ""
-            out.append(_annotate_line(line, info))
+        info = _record_info(chunk.rows, len(chunk.lines))
+        out = [_annotate_line(line, text) for line, text in zip(chunk.lines, info, strict=True)]
         text = ("\n".join(out) + "\n").encode() if out else b""
         return bgzf.compress(text) if self.compressed else text
 

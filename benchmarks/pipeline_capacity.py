@@ -1,0 +1,96 @@
+"""Pipeline capacity of ``tbvar score``: variants/s when the model costs nothing.
+
+On a GPU the forward pass of the paper-size model is fast enough that the CPU-side pipeline
+(VCF parsing, REF checks, window gathering, scores, summaries, formatting and writing) can bound
+end-to-end throughput. This benchmark measures that bound: the model's forward pass is replaced
+by a stub that hands back precomputed probabilities and attention of the right shapes (random,
+so summaries and top-k see realistic, tie-free values), and the whole ``tbvar score`` path runs
+for each output format on the same SNV VCF (random genome, one contig, correct REF alleles).
+
+Prints one JSON document: per format, wall seconds and variants/s, and the ratio of each
+format's capacity to the Parquet writer's. An end-to-end GPU run cannot be faster than these
+figures on the same CPU.
+
+Usage::
+
+    python benchmarks/pipeline_capacity.py [--n 100000] [--formats vcf.gz,tsv,parquet]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from memory_rss import CONFIG, make_inputs
+
+from tbvar.cli import main as tbvar_main
+from tbvar.scoring import Scorer
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def stub_forward(batch_size: int) -> None:
+    """Replace ``Scorer._forward`` with precomputed outputs (no model work at all)."""
+    rng = np.random.default_rng(0)
+    rows = 4 * batch_size
+    probs = torch.from_numpy(rng.uniform(0.01, 0.99, (rows, CONFIG.n_tasks)).astype(np.float32))
+    attention = torch.from_numpy(rng.dirichlet(np.ones(CONFIG.n_bins), rows).astype(np.float32))
+
+    def forward(self: Scorer, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = codes.shape[0]
+        return probs[:n], attention[:n]
+
+    Scorer._forward = forward
+
+
+def run(vcf: Path, genome: Path, model: Path, out: Path, batch_size: int) -> float:
+    start = time.perf_counter()
+    code = tbvar_main(["score", str(vcf), "--genome", str(genome), "--model", str(model),
+                       "-o", str(out), "--quiet", "--device", "cpu",
+                       "--batch-size", str(batch_size)])
+    if code != 0:
+        raise RuntimeError(f"tbvar score exited with {code}")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=100_000, help="SNVs in the VCF")
+    parser.add_argument("--formats", default="vcf,vcf.gz,tsv,tsv.gz,parquet")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    stub_forward(args.batch_size)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        genome, model, vcfs = make_inputs(root, [args.n])
+        run(vcfs[args.n], genome, model, root / "warmup.tsv", args.batch_size)  # genome cache
+        for fmt in args.formats.split(","):
+            seconds = run(vcfs[args.n], genome, model, root / f"out.{fmt}", args.batch_size)
+            results[fmt] = {"seconds": round(seconds, 3),
+                            "variants_per_s": round(args.n / seconds, 1)}
+    if "parquet" in results:
+        for row in results.values():
+            row["ratio_to_parquet"] = round(row["variants_per_s"]
+                                            / results["parquet"]["variants_per_s"], 3)
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    print(json.dumps({"benchmark": "pipeline_capacity", "commit": commit,
+                      "variants": args.n, "batch_size": args.batch_size,
+                      "torch_threads": args.threads, "machine": platform.machine(),
+                      "cpus": len(os.sched_getaffinity(0)),
+                      "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
