@@ -24,7 +24,8 @@ import torch
 
 from tbvar.model import TBiNet, TBiNetConfig
 from tbvar_train.dataset import ShardLoader, ShardSplit
-from tbvar_train.fit import make_optimizer, resolve_device, train_step
+from tbvar_train.distributed import resolve_device
+from tbvar_train.fit import make_optimizer, train_step
 
 DEEPSEA_EPOCH = 4_400_000
 TARGET_SECONDS = 600

@@ -27,7 +27,7 @@ from tbvar.tasks import tbinet_tasks
 from tbvar_train.architectures import load_trained
 from tbvar_train.checkpointing import atomic_write_text
 from tbvar_train.dataset import ShardLoader, ShardSplit
-from tbvar_train.fit import resolve_device
+from tbvar_train.distributed import resolve_device
 from tbvar_train.shards import SPLITS
 
 #: Paper Table 4 (Park et al. 2020): mean AUROC and AUPR over the 690 tasks.

@@ -18,9 +18,6 @@ early stopping on the validation loss (patience 10); the best epoch's weights ar
 from __future__ import annotations
 
 import dataclasses
-import gc
-import hashlib
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -29,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
@@ -41,6 +37,15 @@ from tbvar_train.checkpointing import (
     unflatten_optimizer,
 )
 from tbvar_train.dataset import Batch, ShardLoader, ShardSplit
+from tbvar_train.distributed import (
+    DistEnv,
+    all_reduce,
+    barrier,
+    rng_states,
+    shut_down,
+    start,
+    weight_digests,
+)
 from tbvar_train.export import export_best, write_metrics
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -71,27 +76,6 @@ class FitOptions:
     resume: bool = False
     prefetch: int = 4
     progress: bool | None = None
-
-
-@dataclass
-class _Env:
-    rank: int
-    world_size: int
-    device: torch.device
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def resolve_device(device: str, local_rank: int = 0) -> torch.device:
-    """``auto`` → ``cuda:<local_rank>`` when CUDA is available, else ``cpu``."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and resolved.index is None:
-        resolved = torch.device("cuda", local_rank)
-    return resolved
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -130,16 +114,9 @@ def train_step(model: nn.Module, batch: Batch, optimizer: torch.optim.Optimizer,
     return loss.detach()
 
 
-def _all_reduce(values: list[float], env: _Env) -> list[float]:
-    tensor = torch.tensor(values, dtype=torch.float64, device=env.device)
-    if env.world_size > 1:
-        dist.all_reduce(tensor)
-    return tensor.tolist()
-
-
 @torch.no_grad()
 def validation_loss(model: nn.Module, loader: ShardLoader, amp_dtype: torch.dtype | None,
-                    env: _Env) -> float:
+                    env: DistEnv) -> float:
     """Mean BCE over the whole split (exact over ranks: sums are all-reduced)."""
     model.eval()
     total = torch.zeros((), dtype=torch.float64, device=env.device)
@@ -151,7 +128,7 @@ def validation_loss(model: nn.Module, loader: ShardLoader, amp_dtype: torch.dtyp
                                                                reduction="none")
         total += losses.mean(dim=1).double().sum()
         count += len(batch)
-    loss_sum, n = _all_reduce([total.item(), count], env)
+    loss_sum, n = all_reduce([total.item(), count], env)
     return loss_sum / max(n, 1)
 
 
@@ -159,41 +136,10 @@ def _seed_epoch(seed: int, epoch: int, rank: int) -> None:
     torch.manual_seed(int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0]))
 
 
-def _rng_states(env: _Env) -> dict[str, torch.Tensor]:
-    """Every rank's torch (and CUDA) RNG state, gathered on all ranks."""
-    local = {"torch": torch.get_rng_state()}
-    if env.device.type == "cuda":
-        local["cuda"] = torch.cuda.get_rng_state(env.device)
-    states = {}
-    for name, state in local.items():
-        if env.world_size == 1:
-            states[f"{name}.rank0"] = state
-            continue
-        state = state.to(env.device)
-        gathered = [torch.empty_like(state) for _ in range(env.world_size)]
-        dist.all_gather(gathered, state)
-        states.update({f"{name}.rank{r}": g.cpu() for r, g in enumerate(gathered)})
-    return states
-
-
-def _weight_digests(model: nn.Module, env: _Env) -> list[str]:
-    """SHA-256 of this rank's weights, gathered from all ranks (equal when in sync)."""
-    digest = hashlib.sha256()
-    for name, value in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
-    local = torch.tensor(list(digest.digest()), dtype=torch.uint8, device=env.device)
-    gathered = [local]
-    if env.world_size > 1:
-        gathered = [torch.empty_like(local) for _ in range(env.world_size)]
-        dist.all_gather(gathered, local)
-    return [bytes(t.cpu().tolist()).hex() for t in gathered]
-
-
 class _Trainer:
     """State and steps of one run (one process of a possibly distributed job)."""
 
-    def __init__(self, options: FitOptions, env: _Env) -> None:
+    def __init__(self, options: FitOptions, env: DistEnv) -> None:
         self.options, self.env = options, env
         self.precision = resolve_precision(options.precision, env.device)
         self.amp_dtype = _AMP_DTYPES[self.precision]
@@ -232,7 +178,7 @@ class _Trainer:
     # -- checkpoints -------------------------------------------------------------------------
     def save(self) -> None:
         """Write the checkpoint (collective: every rank must call it)."""
-        rng = _rng_states(self.env)
+        rng = rng_states(self.env)
         if not self.env.main:
             return
         optim_tensors, optim_doc = flatten_optimizer(self.optimizer.state_dict())
@@ -304,13 +250,13 @@ class _Trainer:
             if options.checkpoint_every and (step + 1) % options.checkpoint_every == 0 \
                     and step + 1 < self.steps:
                 state["step"] = step + 1
-                state["partial_loss"] = _all_reduce([loss_sum.item(), count], env)
+                state["partial_loss"] = all_reduce([loss_sum.item(), count], env)
                 state["epoch_seconds"] += time.perf_counter() - start
                 start, seen = time.perf_counter(), 0
                 self.save()
         bar.close()
         state["epoch_seconds"] += time.perf_counter() - start
-        train_sum, train_count = _all_reduce([loss_sum.item(), count], env)
+        train_sum, train_count = all_reduce([loss_sum.item(), count], env)
         valid_loss = validation_loss(model, self.valid_loader, self.amp_dtype, env)
         improved = state["best_valid_loss"] is None or valid_loss < state["best_valid_loss"]
         if improved:
@@ -335,20 +281,6 @@ class _Trainer:
                   f"{row['samples_per_s']:.0f} samples/s", file=sys.stderr)
 
 
-def _init_env(options: FitOptions) -> _Env:
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(options.device, local_rank)
-    if world_size > 1 and not dist.is_initialized():
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed input shapes; exactness is a CPU promise
-    rank = dist.get_rank() if world_size > 1 else 0
-    return _Env(rank=rank, world_size=world_size, device=device)
-
-
 def fit(options: FitOptions) -> dict[str, Any]:
     """Train a model on a tbvar shard directory and export the best epoch.
 
@@ -366,19 +298,19 @@ def fit(options: FitOptions) -> dict[str, Any]:
         raise ValueError(f"unknown architecture {options.arch!r}; expected {ARCHITECTURES}")
     if options.epochs < 1 or options.patience < 1 or options.batch_size < 1:
         raise ValueError("epochs, patience and batch size must be positive")
-    env = _init_env(options)
+    env = start(options.device)
     try:
         return _train_and_export(options, env)
     finally:
-        _shut_down(env)
+        shut_down(env)
 
 
-def _train_and_export(options: FitOptions, env: _Env) -> dict[str, Any]:
+def _train_and_export(options: FitOptions, env: DistEnv) -> dict[str, Any]:
     trainer = _Trainer(options, env)
     if env.main:
         trainer.out.mkdir(parents=True, exist_ok=True)
     found = options.resume and trainer.checkpoint_path.exists()
-    if _all_reduce([float(found)], env)[0] not in (0, env.world_size):
+    if all_reduce([float(found)], env)[0] not in (0, env.world_size):
         raise ValueError(f"{trainer.checkpoint_path} is visible to some ranks only; "
                          "--out must be on a file system shared by all nodes")
     if found:
@@ -389,7 +321,7 @@ def _train_and_export(options: FitOptions, env: _Env) -> dict[str, Any]:
             model, device_ids=[env.device] if env.device.type == "cuda" else None)
     while trainer.state["epoch"] < options.epochs and not trainer.state["stopped"]:
         trainer.run_epoch(model)
-    digests = _weight_digests(trainer.model, env)
+    digests = weight_digests(trainer.model, env)
     summary = {
         "epochs_run": trainer.state["epoch"], "early_stopped": trainer.state["stopped"],
         "best_epoch": trainer.state["best_epoch"],
@@ -401,20 +333,5 @@ def _train_and_export(options: FitOptions, env: _Env) -> dict[str, Any]:
     if env.main:
         summary["model"] = str(export_best(trainer, options))
         write_metrics(trainer.out, trainer.state["history"], summary)
-    if env.world_size > 1:
-        dist.barrier()  # no rank tears down its connections while rank 0 is still exporting
+    barrier(env)  # no rank tears down its connections while rank 0 is still exporting
     return summary
-
-
-def _shut_down(env: _Env) -> None:
-    """Destroy the process group once nothing refers to it any more.
-
-    ``DistributedDataParallel`` sits in reference cycles, so without a collection its reducer
-    (which owns the gloo/NCCL backend) lives on until interpreter shutdown, where freeing the
-    backend's worker threads aborts the process ("terminate called without an active
-    exception"). Collecting first frees it here, while the interpreter is intact.
-    """
-    if env.world_size > 1 and dist.is_initialized():
-        gc.collect()
-        dist.destroy_process_group()
-
