@@ -34,8 +34,9 @@ CONFIG = TBiNetConfig(sequence_length=100, n_kernels=4, kernel_width=8, pool_siz
 BASES = np.frombuffer(b"ACGT", dtype=np.uint8)
 
 
-def make_inputs(root: Path, sizes: list[int], seed: int = 0) -> tuple[Path, Path, dict]:
-    """Genome FASTA, model file and one VCF per size."""
+def make_inputs(root: Path, sizes: list[int], seed: int = 0,
+                config: TBiNetConfig = CONFIG) -> tuple[Path, Path, dict]:
+    """Genome FASTA, model file (random weights, ``config``) and one VCF per size."""
     rng = np.random.default_rng(seed)
     sequence = BASES[rng.integers(0, 4, CONTIG_LENGTH)]
     fasta = root / "genome.fa"
@@ -44,8 +45,9 @@ def make_inputs(root: Path, sizes: list[int], seed: int = 0) -> tuple[Path, Path
         for start in range(0, CONTIG_LENGTH, 60):
             out.write(sequence[start:start + 60].tobytes() + b"\n")
     model = root / "model.safetensors"
-    save_model(TBiNet(CONFIG), model, ModelInfo(config=CONFIG, tasks=generic_tasks(4),
-                                                description="benchmark", random_weights=True))
+    save_model(TBiNet(config), model,
+               ModelInfo(config=config, tasks=generic_tasks(config.n_tasks),
+                         description="benchmark", random_weights=True))
     vcfs = {}
     for n in sizes:
         pos = np.sort(rng.integers(100, CONTIG_LENGTH - 100, n))

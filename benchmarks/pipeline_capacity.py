@@ -19,6 +19,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -32,17 +33,18 @@ import torch
 from memory_rss import CONFIG, make_inputs
 
 from tbvar.cli import main as tbvar_main
+from tbvar.model import TBiNetConfig
 from tbvar.scoring import Scorer
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def stub_forward(batch_size: int) -> None:
+def stub_forward(batch_size: int, config: TBiNetConfig) -> None:
     """Replace ``Scorer._forward`` with precomputed outputs (no model work at all)."""
     rng = np.random.default_rng(0)
     rows = 4 * batch_size
-    probs = torch.from_numpy(rng.uniform(0.01, 0.99, (rows, CONFIG.n_tasks)).astype(np.float32))
-    attention = torch.from_numpy(rng.dirichlet(np.ones(CONFIG.n_bins), rows).astype(np.float32))
+    probs = torch.from_numpy(rng.uniform(0.01, 0.99, (rows, config.n_tasks)).astype(np.float32))
+    attention = torch.from_numpy(rng.dirichlet(np.ones(config.n_bins), rows).astype(np.float32))
 
     def forward(self: Scorer, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n = codes.shape[0]
@@ -67,13 +69,16 @@ def main() -> None:
     parser.add_argument("--formats", default="vcf,vcf.gz,tsv,tsv.gz,parquet")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--tasks", type=int, default=CONFIG.n_tasks,
+                        help="model tasks (690 = the paper's; TSV/Parquet carry every task)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    stub_forward(args.batch_size)
+    config = dataclasses.replace(CONFIG, n_tasks=args.tasks)
+    stub_forward(args.batch_size, config)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        genome, model, vcfs = make_inputs(root, [args.n])
+        genome, model, vcfs = make_inputs(root, [args.n], config=config)
         run(vcfs[args.n], genome, model, root / "warmup.tsv", args.batch_size)  # genome cache
         for fmt in args.formats.split(","):
             seconds = run(vcfs[args.n], genome, model, root / f"out.{fmt}", args.batch_size)
@@ -86,7 +91,7 @@ def main() -> None:
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
     print(json.dumps({"benchmark": "pipeline_capacity", "commit": commit,
-                      "variants": args.n, "batch_size": args.batch_size,
+                      "variants": args.n, "tasks": args.tasks, "batch_size": args.batch_size,
                       "torch_threads": args.threads, "machine": platform.machine(),
                       "cpus": len(os.sched_getaffinity(0)),
                       "results": results}, indent=2))

@@ -24,7 +24,7 @@ from tbvar.atomic import atomic_write
 
 MANIFEST = "manifest.json"
 FORMAT = "tbvar-partial-run"
-VERSION = 1
+VERSION = 2  # 2: Parquet outputs stage their chunks as Arrow IPC streams
 _SAMPLE = 1 << 20
 
 

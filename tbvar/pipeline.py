@@ -124,11 +124,30 @@ class ScoredChunk:
     summary: RunSummary | None = None
 
 
+def top_k_order(magnitude: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the column indices of the ``k`` largest values, largest first.
+
+    Ties go to the lower index and NaN ranks last: the first ``k`` columns of a stable
+    descending argsort, found with a partition (O(T) per row) and a sort of ``k`` candidates.
+    """
+    n, width = magnitude.shape
+    magnitude = np.where(np.isnan(magnitude), -np.inf, magnitude)
+    if k >= width:
+        return np.argsort(-magnitude, axis=1, kind="stable")
+    kth = np.partition(magnitude, width - k, axis=1)[:, width - k, None]
+    above, level = magnitude > kth, magnitude == kth
+    room = k - above.sum(axis=1, keepdims=True)
+    chosen = above | (level & (np.cumsum(level, axis=1) <= room))
+    candidates = np.nonzero(chosen)[1].reshape(n, k)  # ascending column order per row
+    ranked = np.argsort(-np.take_along_axis(magnitude, candidates, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(candidates, ranked, axis=1)
+
+
 def _top_tasks(lod: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     """``label:lod`` of the k largest |lod| per row, joined by ``&``."""
     if k == 0 or lod.shape[1] == 0:
         return np.full(len(lod), "", dtype=object)
-    order = np.argsort(-np.abs(lod), axis=1, kind="stable")[:, :k]
+    order = top_k_order(np.abs(lod), k)
     values = np.take_along_axis(lod, order, axis=1)
     return join_columns(labels[order] + ":" + values.astype(str).astype(object), TOP_SEPARATOR)
 

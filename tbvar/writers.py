@@ -72,6 +72,24 @@ def _arrow_schema(rows: pd.DataFrame, metadata: dict[str, str]):  # -> pyarrow.S
     return pa.schema(fields, metadata=meta)
 
 
+def _arrow_table(rows: pd.DataFrame, schema):  # (pd.DataFrame, pyarrow.Schema) -> pyarrow.Table
+    """``rows`` as an Arrow table of ``schema``; NaN becomes null as in ``Table.from_pandas``.
+
+    The float32 score columns (hundreds to thousands) are taken from one transposed numpy
+    block, one array each, instead of pandas' per-column conversion.
+    """
+    import pyarrow as pa
+
+    floats = [field.name for field in schema if field.type == pa.float32()]
+    block = np.ascontiguousarray(rows[floats].to_numpy(np.float32).T)
+    arrays = {name: pa.array(column, from_pandas=True) for name, column in
+              zip(floats, block, strict=True)}
+    others = pa.schema([field for field in schema if field.name not in arrays])
+    rest = pa.Table.from_pandas(rows[others.names], schema=others, preserve_index=False)
+    arrays.update(zip(others.names, rest.columns, strict=True))
+    return pa.Table.from_arrays([arrays[name] for name in schema.names], schema=schema)
+
+
 class TableWriter:
     """Wide table, one row per allele: TSV (optionally bgzip) or Parquet.
 
@@ -92,7 +110,7 @@ class TableWriter:
                  metadata: dict[str, str] | None = None) -> None:
         self.path = str(path)
         self.fmt = fmt
-        self.part = fmt
+        self.part = "tsv" if fmt == "tsv" else "arrow"
         self.columns = list(template.columns)
         self.compressed = fmt == "tsv" and self.path.endswith(".gz")
         self.metadata = metadata or {}
@@ -100,18 +118,17 @@ class TableWriter:
             self._schema = _arrow_schema(template, self.metadata)
 
     def encode(self, chunk: ScoredChunk) -> bytes:
-        """The chunk's rows as an output part (TSV body, or a Parquet file)."""
+        """The chunk's rows as an output part (TSV body, or an Arrow IPC stream for Parquet)."""
         rows = chunk.rows[self.columns]
         if self.fmt == "tsv":
             text = rows.to_csv(sep="\t", index=False, header=False, na_rep="NA",
                                lineterminator="\n").encode()
             return bgzf.compress(text) if self.compressed else text
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         sink = pa.BufferOutputStream()
-        pq.write_table(pa.Table.from_pandas(rows, schema=self._schema, preserve_index=False),
-                       sink)
+        with pa.ipc.new_stream(sink, self._schema) as stream:
+            stream.write_table(_arrow_table(rows, self._schema))
         return sink.getvalue().to_pybytes()
 
     def assemble(self, target: Path, parts: Iterable[Path], extra_header: Sequence[str] = ()
@@ -122,11 +139,13 @@ class TableWriter:
             _concatenate(target, bgzf.compress(head) if self.compressed else head, parts,
                          bgzf.EOF if self.compressed else b"")
             return
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         with pq.ParquetWriter(target, self._schema) as writer:
             for part in parts:
-                writer.write_table(pq.read_table(part).cast(self._schema))
+                with pa.memory_map(str(part)) as source:
+                    writer.write_table(pa.ipc.open_stream(source).read_all())
 
 
 def _concatenate(target: Path, head: bytes, parts: Iterable[Path], tail: bytes) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tbvar.pipeline import _summaries
+from tbvar.pipeline import _summaries, top_k_order
 from tbvar.text import format_floats, join_columns
 from tbvar.writers import _record_info
 
@@ -99,3 +99,17 @@ def test_record_info_matches_a_per_record_reference():
     assert got == _reference_record_info(rows, len(alts_per_record))
     assert got[1] == "" and got[2].count(",") == 2 * 7  # three ALTs: 2 commas per key
     assert _record_info(rows.iloc[:0], 0).tolist() == []
+
+
+def test_top_k_order_equals_a_stable_descending_argsort():
+    rng = np.random.default_rng(9)
+    for width, k in [(690, 5), (12, 3), (7, 7), (5, 9), (30, 1)]:
+        values = rng.integers(0, 4, (400, width)).astype(np.float32)  # many ties
+        values[rng.random(values.shape) < 0.05] = np.nan
+        values[:3] = 0.0
+        values[3] = np.nan
+        expected = np.argsort(-values, axis=1, kind="stable")[:, :k]
+        np.testing.assert_array_equal(top_k_order(values, k), expected)
+        smooth = rng.standard_normal((50, width))
+        np.testing.assert_array_equal(top_k_order(smooth, k),
+                                      np.argsort(-smooth, axis=1, kind="stable")[:, :k])
