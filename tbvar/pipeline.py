@@ -136,8 +136,12 @@ def top_k_order(magnitude: np.ndarray, k: int) -> np.ndarray:
         return np.argsort(-magnitude, axis=1, kind="stable")
     kth = np.partition(magnitude, width - k, axis=1)[:, width - k, None]
     above, level = magnitude > kth, magnitude == kth
-    room = k - above.sum(axis=1, keepdims=True)
-    chosen = above | (level & (np.cumsum(level, axis=1) <= room))
+    chosen = above | level
+    crowded = np.flatnonzero(chosen.sum(axis=1) > k)  # rows with more ties at kth than room
+    if len(crowded):
+        room = k - above[crowded].sum(axis=1, keepdims=True)
+        ties = level[crowded]
+        chosen[crowded] = above[crowded] | (ties & (np.cumsum(ties, axis=1) <= room))
     candidates = np.nonzero(chosen)[1].reshape(n, k)  # ascending column order per row
     ranked = np.argsort(-np.take_along_axis(magnitude, candidates, axis=1), axis=1, kind="stable")
     return np.take_along_axis(candidates, ranked, axis=1)

@@ -142,7 +142,10 @@ class TableWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        with pq.ParquetWriter(target, self._schema) as writer:
+        # dictionary encoding pays off for the text columns only: score columns are
+        # near-unique floats (half the write time and a larger file with dictionaries)
+        text = [field.name for field in self._schema if pa.types.is_string(field.type)]
+        with pq.ParquetWriter(target, self._schema, use_dictionary=text) as writer:
             for part in parts:
                 with pa.memory_map(str(part)) as source:
                     writer.write_table(pa.ipc.open_stream(source).read_all())
