@@ -19,7 +19,7 @@ from tbvar.genome import Genome
 from tbvar.model import N_CODE
 from tbvar.prefetch import prefetch
 from tbvar.scoring import ATTENTION_SCORES, TASK_SCORES, Scorer
-from tbvar.text import join_columns
+from tbvar.text import format_floats, join_columns
 from tbvar.variants import STATUS_OK, VariantChunk, allele_frame, classify
 from tbvar.windows import build_windows
 
@@ -152,8 +152,8 @@ def _top_tasks(lod: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     if k == 0 or lod.shape[1] == 0:
         return np.full(len(lod), "", dtype=object)
     order = top_k_order(np.abs(lod), k)
-    values = np.take_along_axis(lod, order, axis=1)
-    return join_columns(labels[order] + ":" + values.astype(str).astype(object), TOP_SEPARATOR)
+    values = format_floats(np.take_along_axis(lod, order, axis=1)).reshape(order.shape)
+    return join_columns(labels[order] + ":" + values, TOP_SEPARATOR)
 
 
 def _summaries(lod: np.ndarray, labels: np.ndarray, top_k: int) -> dict[str, object]:

@@ -25,7 +25,7 @@ from cyvcf2 import VCF, Writer
 
 from tbvar import bgzf
 from tbvar.pipeline import ScoredChunk
-from tbvar.text import format_floats, join_columns
+from tbvar.text import format_float_rows, format_floats, join_columns
 from tbvar.variants import STATUS_REASONS
 
 OUTPUT_FORMATS = ("vcf", "tsv", "parquet")
@@ -43,6 +43,9 @@ INFO_FIELDS = (
     ("TBVAR_ATTN_CENTER", "Float", "attention change a_alt-a_ref at the bin centred on the "
                                    "variant"),
 )
+
+
+TSV_MISSING = "NA"
 
 
 def detect_format(path: str | os.PathLike[str], given: str | None = None) -> str:
@@ -90,6 +93,36 @@ def _arrow_table(rows: pd.DataFrame, schema):  # (pd.DataFrame, pyarrow.Schema) 
     return pa.Table.from_arrays([arrays[name] for name in schema.names], schema=schema)
 
 
+def _tsv_field(values: pd.Series) -> np.ndarray:
+    """One TSV column as text: floats as :func:`format_floats`, ``True``/``False``, integers;
+    text quoted as the csv module's QUOTE_MINIMAL does (only when it holds a tab, a quote or a
+    line break); missing values ``NA``."""
+    if values.dtype == np.float32 or values.dtype == np.float64:
+        return format_floats(values.to_numpy(), missing=TSV_MISSING)
+    if values.dtype == bool:
+        return np.where(values.to_numpy(), "True", "False").astype(object)
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return values.to_numpy().astype(str).astype(object)
+    text = values.astype(object).where(values.notna(), TSV_MISSING).astype(str)
+    special = text.str.contains(r'[\t"\r\n]', regex=True).to_numpy(dtype=bool)
+    text = text.to_numpy(dtype=object)
+    text[special] = ['"' + item.replace('"', '""') + '"' for item in text[special]]
+    return text
+
+
+def _tsv_lines(rows: pd.DataFrame, block: int) -> str:
+    """TSV body of ``rows``; columns from ``block`` on (float32) are formatted as one block."""
+    if not len(rows):
+        return ""
+    lines = join_columns(np.stack([_tsv_field(rows[c]) for c in rows.columns[:block]], axis=1)
+                         if block else np.zeros((len(rows), 0), dtype=object), "\t")
+    if block < rows.shape[1]:
+        values = np.asarray(format_float_rows(rows.iloc[:, block:].to_numpy(np.float32), "\t",
+                                              TSV_MISSING), dtype=object)
+        lines = values if block == 0 else lines + "\t" + values
+    return "\n".join(lines) + "\n"
+
+
 class TableWriter:
     """Wide table, one row per allele: TSV (optionally bgzip) or Parquet.
 
@@ -116,13 +149,15 @@ class TableWriter:
         self.metadata = metadata or {}
         if fmt == "parquet":
             self._schema = _arrow_schema(template, self.metadata)
+        floats = [dtype == np.float32 for dtype in template.dtypes]
+        self._block = len(floats) - next((i for i, f in enumerate(reversed(floats)) if not f),
+                                         len(floats))  # first of the trailing float32 columns
 
     def encode(self, chunk: ScoredChunk) -> bytes:
         """The chunk's rows as an output part (TSV body, or an Arrow IPC stream for Parquet)."""
         rows = chunk.rows[self.columns]
         if self.fmt == "tsv":
-            text = rows.to_csv(sep="\t", index=False, header=False, na_rep="NA",
-                               lineterminator="\n").encode()
+            text = _tsv_lines(rows, self._block).encode()
             return bgzf.compress(text) if self.compressed else text
         import pyarrow as pa
 
