@@ -171,3 +171,29 @@ def test_task_selection_limits_columns(small_model_file: Path) -> None:
                                                                   "lod.NA|task3|None"]
     with pytest.raises(ValueError, match="no task matches 'CTCF'"):
         tbvar.score_vcf(EXAMPLE_VCF, EXAMPLE_GENOME, small_model_file, tasks=["CTCF"])
+
+
+def test_tsv_quotes_awkward_text_and_reads_back_exactly(tmp_path: Path,
+                                                        small_model_file: Path) -> None:
+    # IDs from a DataFrame can hold what a VCF line cannot: tabs, quotes, line breaks
+    ids = ['plain', 'has\ttab', 'say "hi"', 'two\nlines', 'cr\rhere', '', None]
+    variants = pd.DataFrame({"chrom": "chr17", "pos": 7_520_000 + np.arange(len(ids)) * 7,
+                             "ref": "N", "alt": "A", "id": ids})
+    genome = tbvar.genome.Genome(EXAMPLE_GENOME)
+    variants["ref"] = [genome.fetch("chr17", p - 1, p) for p in variants["pos"]]
+    variants["alt"] = ["A" if r != "A" else "C" for r in variants["ref"]]
+    out = tmp_path / "out.tsv"
+    tbvar.score_variants(variants, EXAMPLE_GENOME, small_model_file, output=out, device="cpu",
+                         scores=("lod", "ref"))
+    frame = tbvar.score_variants(variants, EXAMPLE_GENOME, small_model_file, device="cpu",
+                                 scores=("lod", "ref"))
+    table = pd.read_csv(out, sep="\t", keep_default_na=False, na_values=["NA"])
+    assert len(table) == len(ids)
+    assert table["id"].fillna("NA").tolist() == ["plain", "has\ttab", 'say "hi"', "two\nlines",
+                                                 "cr\rhere", "", "NA"]
+    assert (frame["status"] == "ok").all()
+    for column in frame.columns:
+        if frame[column].dtype.kind == "f":
+            np.testing.assert_array_equal(table[column].to_numpy(np.float32),
+                                          frame[column].to_numpy(np.float32), err_msg=column)
+    assert table["ref_match"].tolist() == [True] * len(ids)
