@@ -12,4 +12,6 @@ for precision in fp32 bf16; do
     python benchmarks/score_throughput.py --n 8192 --device cuda --precision "$precision" \
         --batch-size 512 --sizes paper | tee "$out/score_$precision.json"
 done
+python benchmarks/pipeline_capacity.py --n 20000 --tasks 690 --formats vcf.gz,tsv,parquet \
+    | tee "$out/pipeline_capacity_690.json"  # the host CPU's bound on end-to-end variants/s
 python benchmarks/train_throughput.py --device cuda | tee "$out/train.json"
