@@ -35,6 +35,10 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=workers or 1, thread_name_prefix="tbvar-bgzf")
 
 
+if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's threads
+    os.register_at_fork(after_in_child=_pool.cache_clear)
+
+
 def compress(data: bytes) -> bytes:
     """``data`` as BGZF blocks (no EOF marker); empty input gives empty output.
 

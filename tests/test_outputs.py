@@ -197,3 +197,18 @@ def test_tsv_quotes_awkward_text_and_reads_back_exactly(tmp_path: Path,
             np.testing.assert_array_equal(table[column].to_numpy(np.float32),
                                           frame[column].to_numpy(np.float32), err_msg=column)
     assert table["ref_match"].tolist() == [True] * len(ids)
+
+
+def test_bgzf_compresses_in_threads_and_in_a_forked_child() -> None:
+    import gzip
+    import multiprocessing
+
+    from tbvar import bgzf
+
+    data = bytes(range(256)) * 1000  # 4 blocks
+    parallel = bgzf.compress(data)
+    assert parallel == b"".join(bgzf._block(data[i:i + bgzf.BLOCK_INPUT])
+                                for i in range(0, len(data), bgzf.BLOCK_INPUT))
+    assert gzip.decompress(parallel + bgzf.EOF) == data
+    with multiprocessing.get_context("fork").Pool(1) as pool:  # pool created in the parent
+        assert pool.apply_async(bgzf.compress, (data,)).get(timeout=60) == parallel
