@@ -22,7 +22,7 @@ import gzip
 import os
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import pysam
@@ -67,6 +67,27 @@ def _sniff(path: str) -> tuple[bool, bool]:
     return True, start == b"BCF"
 
 
+_REGION = re.compile(r"^(?P<contig>.+?)(?::(?P<start>[0-9][0-9,]*)(?:-(?P<end>[0-9][0-9,]*)?)?)?$")
+
+
+def parse_region(region: str, contigs: Sequence[str] = ()) -> tuple[str, int, int | None]:
+    """``chrom[:start[-end]]`` (1-based, inclusive; commas allowed) → ``(chrom, start, end)``.
+
+    ``end`` is ``None`` when open; a bare ``chrom`` — or any name in ``contigs``, so that
+    contig names holding ``:`` work — is ``(chrom, 1, None)``.
+    """
+    if region in contigs:
+        return region, 1, None
+    match = _REGION.match(region.strip())
+    if not match:
+        raise VariantInputError(f"invalid region {region!r} (use chrom or chrom:start-end)")
+    start = int(match["start"].replace(",", "")) if match["start"] else 1
+    end = int(match["end"].replace(",", "")) if match["end"] else None
+    if start < 1 or (end is not None and end < start):
+        raise VariantInputError(f"invalid region {region!r}: start must be ≥ 1 and ≤ end")
+    return match["contig"], start, end
+
+
 class VcfSource:
     """A VCF/VCF.gz/BCF opened for reading records in file order.
 
@@ -75,8 +96,11 @@ class VcfSource:
     path
         The variant file.
     region
-        ``chrom`` or ``chrom:start-end`` (1-based, inclusive); needs a bgzip file with a
-        tabix/CSI index, or an indexed BCF.
+        ``chrom``, ``chrom:start`` or ``chrom:start-end`` (1-based, inclusive); needs a bgzip
+        file with a tabix/CSI index, or an indexed BCF. A record belongs to the region when its
+        POS lies in it (as ``bcftools --regions-overlap pos``), so records that start before
+        the region but overlap it are left to the region holding their POS: regions that tile
+        a contig give every record exactly once.
     """
 
     def __init__(self, path: str | os.PathLike[str], region: str | None = None) -> None:
@@ -92,6 +116,7 @@ class VcfSource:
                                     "a .tbi/.csi index (bgzip the file, then tabix -p vcf or "
                                     "bcftools index)")
         self.record_unit = "record" if self.bcf or region else "line"
+        self._span: tuple[str, int, int | None] | None = None  # parsed region, once queried
         self._defined: dict[str, set[str]] = {"INFO": set(), "FORMAT": set(), "FILTER": {"PASS"},
                                               "contig": set()}
         self._used_info: dict[str, bool] = {}
@@ -242,7 +267,8 @@ class VcfSource:
             raise self._fail(None, f"cannot query region {self.region!r}: the file must be "
                                    f"bgzip-compressed with a tabix/CSI index ({exc})") from None
         try:
-            contig = self.region.split(":", 1)[0]
+            self._span = parse_region(self.region, tabix.contigs)
+            contig = self._span[0]
             if contig not in tabix.contigs:
                 raise self._fail(None, f"region {self.region!r}: contig {contig!r} is not in "
                                        f"the index (indexed: {', '.join(tabix.contigs)})")
@@ -251,14 +277,24 @@ class VcfSource:
             except ValueError:
                 raise self._fail(None, f"invalid region {self.region!r} (use chrom or "
                                        "chrom:start-end)") from None
-            for number, text in enumerate(lines, start=1):
-                yield self._parse(number, text.rstrip("\r"))
+            number = 0
+            for text in lines:
+                record = self._parse(number + 1, text.rstrip("\r"))
+                if self._starts_in_region(record.pos):
+                    number += 1
+                    yield record
         finally:
             tabix.close()
+
+    def _starts_in_region(self, pos: int) -> bool:
+        _, start, end = self._span or (None, 1, None)
+        return start <= pos and (end is None or pos <= end)
 
     def _bcf_records(self) -> Iterator[RawRecord]:
         reader = self._open_cyvcf2()
         try:
+            if self.region:
+                self._span = parse_region(self.region, reader.seqnames)
             try:
                 variants = reader(self.region) if self.region else iter(reader)
             except Exception as exc:  # cyvcf2 raises bare Exception
@@ -272,8 +308,9 @@ class VcfSource:
                     return
                 except Exception as exc:  # htslib parse errors surface as bare Exception
                     raise self._fail(number + 1, f"cannot be parsed ({exc})") from None
-                number += 1
-                yield RawRecord(number, str(variant).rstrip("\n"), variant.CHROM, variant.POS,
-                                variant.ID, variant.REF, list(variant.ALT))
+                if self._starts_in_region(variant.POS):
+                    number += 1
+                    yield RawRecord(number, str(variant).rstrip("\n"), variant.CHROM,
+                                    variant.POS, variant.ID, variant.REF, list(variant.ALT))
         finally:
             reader.close()
