@@ -22,7 +22,8 @@ from tbvar.scoring import LOGIT_EPS, Scorer
 from tbvar.tasks import select_tasks, task_labels
 from tbvar.variants import VariantChunk, alleles_from_frame, iter_source_chunks
 from tbvar.vcf_reader import VcfSource
-from tbvar.writers import SkippedWriter, TableWriter, VcfWriter, detect_format
+from tbvar.vcf_writer import VcfWriter
+from tbvar.writers import SkippedWriter, TableWriter, detect_format
 
 PathLike = str | os.PathLike[str]
 

@@ -1,4 +1,4 @@
-"""Output writers: annotated VCF / VCF.gz / BCF, TSV(.gz) and Parquet; all atomic.
+"""Output writers for tables (TSV(.gz), Parquet) and skipped records; all atomic.
 
 Each writer turns a :class:`tbvar.pipeline.ScoredChunk` into an output *part* (bytes) with
 ``encode`` and builds the complete output from the parts of all chunks, in order, with
@@ -7,9 +7,7 @@ file into place, so a target path only ever holds a complete output, and a resum
 the same bytes as an uninterrupted one. Compressed outputs are BGZF (:mod:`tbvar.bgzf`), so the
 compressed parts concatenate.
 
-VCF output keeps every input record and header line. Per ALT it adds Number=A INFO fields
-(``TBVAR_*``, valid VCF 4.3 keys) with float32 values written in their shortest exact decimal
-form. Any ``TBVAR_*`` INFO fields already in the input are replaced.
+The annotated VCF writer is :mod:`tbvar.vcf_writer`.
 """
 
 from __future__ import annotations
@@ -21,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from cyvcf2 import VCF, Writer
 
 from tbvar import bgzf
 from tbvar.pipeline import ScoredChunk
@@ -29,22 +26,6 @@ from tbvar.text import format_float_rows, format_floats, join_columns
 from tbvar.variants import STATUS_REASONS
 
 OUTPUT_FORMATS = ("vcf", "tsv", "parquet")
-INFO_FIELDS = (
-    ("TBVAR_STATUS", "String", "tbvar status per ALT: ok, or why it was not scored"),
-    ("TBVAR_FLAGS", "String", "flags per ALT joined by '&': ref_mismatch (REF differs from "
-                              "the genome), contains_n (a window holds N), edge (a window "
-                              "passes a contig end); '.' if none"),
-    ("TBVAR_MAXLOD", "Float", "log-odds difference logit(alt)-logit(ref) (forward/reverse-"
-                              "complement averaged) of the task with the largest |lod|"),
-    ("TBVAR_MAXLOD_TASK", "String", "task(s) reaching the largest |lod| (cell|target|"
-                                    "treatment; ties joined by '&')"),
-    ("TBVAR_TOPK", "String", "tasks with the largest |lod| as task:lod joined by '&'"),
-    ("TBVAR_ATTN_SHIFT", "Float", "attention total-variation distance 0.5*sum|a_alt-a_ref|"),
-    ("TBVAR_ATTN_CENTER", "Float", "attention change a_alt-a_ref at the bin centred on the "
-                                   "variant"),
-)
-
-
 TSV_MISSING = "NA"
 
 
@@ -172,7 +153,7 @@ class TableWriter:
         """Write the complete output to ``target`` from the chunk parts, in order."""
         if self.fmt == "tsv":
             head = ("\t".join(self.columns) + "\n").encode()
-            _concatenate(target, bgzf.compress(head) if self.compressed else head, parts,
+            concatenate_parts(target, bgzf.compress(head) if self.compressed else head, parts,
                          bgzf.EOF if self.compressed else b"")
             return
         import pyarrow as pa
@@ -187,7 +168,8 @@ class TableWriter:
                     writer.write_table(pa.ipc.open_stream(source).read_all())
 
 
-def _concatenate(target: Path, head: bytes, parts: Iterable[Path], tail: bytes) -> None:
+def concatenate_parts(target: Path, head: bytes, parts: Iterable[Path], tail: bytes) -> None:
+    """Write ``head``, the parts' bytes in order, then ``tail`` to ``target``."""
     with open(target, "wb") as out:
         out.write(head)
         for part in parts:
@@ -240,164 +222,7 @@ class SkippedWriter:
                  ) -> None:
         """Write the complete TSV to ``target``."""
         head = ("\t".join(SKIPPED_COLUMNS) + "\n").encode()
-        _concatenate(target, bgzf.compress(head) if self.compressed else head, parts,
+        concatenate_parts(target, bgzf.compress(head) if self.compressed else head, parts,
                      bgzf.EOF if self.compressed else b"")
 
 
-def _info_header_lines() -> list[str]:
-    return [f'##INFO=<ID={key},Number=A,Type={kind},Description="{text}">'
-            for key, kind, text in INFO_FIELDS]
-
-
-def annotated_header(raw_header: str, metadata: dict[str, str], extra: Sequence[str] = ()
-                     ) -> str:
-    """Input header with old TBVAR INFO lines removed and tbvar's lines added before #CHROM.
-
-    ``extra`` lines (definitions the input lacked, the run summary) go last before #CHROM.
-    """
-    lines = [line for line in raw_header.rstrip("\r\n").splitlines()
-             if not line.startswith("##INFO=<ID=TBVAR_") and not line.startswith("##tbvar_")]
-    chrom_line = lines.pop() if lines and lines[-1].startswith("#CHROM") else None
-    if chrom_line is None:
-        raise ValueError("VCF header has no #CHROM line")
-    if not any(line.startswith("##FILTER=<ID=PASS,") for line in lines):
-        # htslib defines PASS implicitly; writing it keeps the header as htslib reads it
-        lines.insert(1 if lines and lines[0].startswith("##fileformat") else 0,
-                     '##FILTER=<ID=PASS,Description="All filters passed">')
-    meta = [f"##tbvar_{key}={str(value).replace(chr(10), ' ')}" for key, value in metadata.items()]
-    return "\n".join(lines + _info_header_lines() + meta + list(extra) + [chrom_line]) + "\n"
-
-
-FLAG_NAMES = ("ref_mismatch", "swapped", "contains_n", "edge")
-_FLAG_TEXT = np.array(["&".join(name for bit, name in enumerate(FLAG_NAMES) if code >> bit & 1)
-                       or "." for code in range(1 << len(FLAG_NAMES))], dtype=object)
-
-
-def _flags(rows: pd.DataFrame) -> np.ndarray:
-    """``TBVAR_FLAGS`` per allele row: the set flags joined by ``&``, ``.`` for none."""
-    ok = rows["status"].to_numpy(dtype=object) == "ok"
-    swapped = rows["swapped"] if "swapped" in rows else pd.Series(False, index=rows.index)
-    on = (ok & ~rows["ref_match"].to_numpy(bool), swapped.to_numpy(bool),
-          rows["contains_n"].to_numpy(bool), rows["edge"].to_numpy(bool))
-    code = sum(flag.astype(np.int64) << bit for bit, flag in enumerate(on))
-    return _FLAG_TEXT[code]
-
-
-def _text(values: pd.Series) -> np.ndarray:
-    """Strings as they are; ``.`` for empty or missing."""
-    text = values.to_numpy(dtype=object, na_value="")
-    text[text == ""] = "."
-    return text
-
-
-def _info_values(rows: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Per INFO key, one formatted value per allele row."""
-    return {
-        "TBVAR_STATUS": rows["status"].to_numpy(dtype=object),
-        "TBVAR_FLAGS": _flags(rows),
-        "TBVAR_MAXLOD": format_floats(rows["max_lod"]),
-        "TBVAR_MAXLOD_TASK": _text(rows["max_lod_task"]),
-        "TBVAR_TOPK": _text(rows["top_tasks"]),
-        "TBVAR_ATTN_SHIFT": format_floats(rows["attn_shift"]),
-        "TBVAR_ATTN_CENTER": format_floats(rows["attn_center"]),
-    }
-
-
-def _record_info(rows: pd.DataFrame, n_records: int) -> np.ndarray:
-    """The TBVAR INFO text of each of a chunk's records (``""`` for records without ALT).
-
-    ``rows`` are the chunk's allele rows, sorted by ``record_index``; values of a record's
-    ALTs are joined by ``,`` (Number=A).
-    """
-    info = np.full(n_records, "", dtype=object)
-    picked = np.flatnonzero(rows["alt_index"].to_numpy() >= 0)
-    if not len(picked):
-        return info
-    record_index = rows["record_index"].to_numpy()
-    record = record_index[picked] - record_index[0]
-    starts = np.flatnonzero(np.r_[True, record[1:] != record[:-1]])
-    ends = np.r_[starts[1:], len(picked)]
-    multi = np.flatnonzero(ends - starts > 1)
-    fields = []
-    for key, values in _info_values(rows).items():
-        values = values[picked]
-        joined = values[starts]
-        for i in multi:
-            joined[i] = ",".join(values[starts[i]:ends[i]])
-        fields.append(f"{key}=" + joined)
-    info[record[starts]] = join_columns(np.stack(fields, axis=1), ";")
-    return info
-
-
-def _annotate_line(line: str, info: str) -> str:
-    fields = line.split("\t")
-    kept = [item for item in fields[7].split(";")
-            if item not in (".", "") and not item.startswith("TBVAR_")]
-    fields[7] = ";".join(kept + [info]) if info else (";".join(kept) or ".")
-    return "\t".join(fields)
-
-
-class VcfWriter:
-    """Annotated VCF (plain, bgzip ``.vcf.gz``) or BCF, input records passed through.
-
-    Parameters
-    ----------
-    path
-        Final output path (``.gz``/``.bgz`` → BGZF, ``.bcf`` → BCF).
-    raw_header
-        The input's header text.
-    metadata
-        ``##tbvar_KEY=value`` lines for the header.
-    """
-
-    part = "vcf"
-
-    def __init__(self, path: str | os.PathLike[str], raw_header: str,
-                 metadata: dict[str, str]) -> None:
-        self.path = str(path)
-        self.raw_header = raw_header
-        self.metadata = metadata
-        self.bcf = self.path.lower().endswith(".bcf")
-        self.compressed = self.bcf or self.path.lower().endswith((".gz", ".bgz"))
-
-    def encode(self, chunk: ScoredChunk) -> bytes:
-        """A chunk's records with their TBVAR INFO fields (BGZF blocks if compressed)."""
-        info = _record_info(chunk.rows, len(chunk.lines))
-        out = [_annotate_line(line, text) for line, text in zip(chunk.lines, info, strict=True)]
-        text = ("\n".join(out) + "\n").encode() if out else b""
-        return bgzf.compress(text) if self.compressed else text
-
-    def assemble(self, target: Path, parts: Iterable[Path], extra_header: Sequence[str] = ()
-                 ) -> None:
-        """Write the complete output to ``target``: header (with ``extra_header`` lines before
-        ``#CHROM``), then the chunk parts."""
-        header = annotated_header(self.raw_header, self.metadata, extra_header).encode()
-        if not self.compressed:
-            _concatenate(target, header, parts, b"")
-            return
-        text = target.with_name(target.name + ".vcf.gz") if self.bcf else target
-        _concatenate(text, bgzf.compress(header), parts, bgzf.EOF)
-        if self.bcf:
-            try:
-                _vcf_to_bcf(text, target)
-            finally:
-                text.unlink(missing_ok=True)
-
-
-def _vcf_to_bcf(source_path: Path, target: Path) -> None:
-    """Convert with cyvcf2's htslib (pysam 0.24's writes records with symbolic ``<DEL>``
-    alleles that fail to read back: "Invalid INFO id")."""
-    try:
-        reader = VCF(str(source_path), threads=1)
-        try:
-            writer = Writer(str(target), reader, mode="wb")
-            try:
-                for record in reader:
-                    writer.write_record(record)
-            finally:
-                writer.close()
-        finally:
-            reader.close()
-    except Exception as exc:  # cyvcf2 raises bare Exception for htslib failures
-        raise ValueError(f"cannot write BCF {target}: htslib rejects the annotated records "
-                         f"({exc}); write .vcf.gz instead") from None

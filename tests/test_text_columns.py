@@ -7,7 +7,7 @@ import pandas as pd
 
 from tbvar.pipeline import _summaries, top_k_order
 from tbvar.text import format_float_rows, format_floats, join_columns
-from tbvar.writers import _record_info
+from tbvar.vcf_writer import _record_info
 
 
 def _significant_digits(text: str) -> str:
