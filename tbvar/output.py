@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from tbvar.atomic import set_default_permissions
 from tbvar.partial import PartialRun
 from tbvar.pipeline import RunSummary, ScoredChunk, ScoringRun
+from tbvar.prefetch import WriteBehind
 from tbvar.variants import VariantChunk
 
 
@@ -87,15 +88,19 @@ def write_run(run: ScoringRun, chunks: Iterable[VariantChunk],
         notify(f"not resuming {store.dir}: {store.stale_reason}; starting over")
     if notify is not None and store.reused:
         notify(f"resuming: {store.reused} finished chunk(s) in {store.dir} are reused")
+    def save(chunk: VariantChunk, scored: ScoredChunk) -> None:
+        store.save(chunk.index, {w.part: w.encode(scored) for _, w in writers},
+                   {"summary": scored.summary.to_dict(), "records": len(chunk.lines)})
+
     try:
         n_chunks = 0
-        for chunk, scored in run.run(chunks, progress=progress, skip=store.done):
-            if scored is None:
-                run.summary.merge(store.info(chunk.index)["summary"])
-            else:
-                store.save(chunk.index, {w.part: w.encode(scored) for _, w in writers},
-                           {"summary": scored.summary.to_dict(), "records": len(chunk.lines)})
-            n_chunks = chunk.index + 1
+        with WriteBehind() as behind:  # encode and save chunk k while chunk k+1 is scored
+            for chunk, scored in run.run(chunks, progress=progress, skip=store.done):
+                if scored is None:
+                    run.summary.merge(store.info(chunk.index)["summary"])
+                else:
+                    behind.submit(save, chunk, scored)
+                n_chunks = chunk.index + 1
         run.summary.header_added = header_additions()
         summary = run.summary.to_dict()
         extra = run.summary.header_added + [

@@ -1,10 +1,13 @@
-"""Background read-ahead: apply a function to items in a worker thread, a bounded queue ahead."""
+"""Background threads around the scoring loop: read-ahead (:func:`prefetch`) and write-behind
+(:class:`WriteBehind`), each a bounded queue away from the caller."""
 
 from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -56,3 +59,44 @@ def prefetch(items: Iterable[T], work: Callable[[T], R], depth: int = 2) -> Iter
     finally:
         stopped.set()
         worker.join()
+
+
+class WriteBehind:
+    """Run jobs in one background thread, in submission order, at most ``depth`` waiting.
+
+    The consumer side of :func:`prefetch`: the caller goes on (e.g. with the next forward pass)
+    while earlier results are encoded and saved. A failed job's exception is re-raised by the
+    next :meth:`submit` or on leaving the ``with`` block, and no later job runs after it. On
+    leaving, jobs not yet started are dropped if the block raised, else all are waited for.
+    """
+
+    def __init__(self, depth: int = 2) -> None:
+        self._depth = depth
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tbvar-write")
+        self._pending: deque[Future[None]] = deque()
+        self._failed = threading.Event()
+
+    def _run(self, job: Callable[..., None], args: tuple) -> None:
+        if self._failed.is_set():
+            return
+        try:
+            job(*args)
+        except BaseException:
+            self._failed.set()
+            raise
+
+    def submit(self, job: Callable[..., None], *args: Any) -> None:
+        """Queue ``job(*args)``; waits while ``depth`` jobs are queued."""
+        while len(self._pending) >= self._depth:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._run, job, args))
+
+    def __enter__(self) -> WriteBehind:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        try:
+            while exc_type is None and self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
