@@ -59,10 +59,11 @@ def test_a_failure_is_raised_and_no_later_job_runs() -> None:
     assert done == [0, 1, 2]
 
 
-def test_caller_failure_drops_jobs_not_started() -> None:
-    gate, done = threading.Event(), []
+def test_caller_failure_waits_for_the_running_job_and_drops_the_rest() -> None:
+    gate, running, done = threading.Event(), threading.Event(), []
 
     def job(i: int) -> None:
+        running.set()
         gate.wait(5)
         done.append(i)
 
@@ -70,7 +71,7 @@ def test_caller_failure_drops_jobs_not_started() -> None:
         with WriteBehind(depth=3) as behind:
             for i in range(3):
                 behind.submit(job, i)
-            time.sleep(0.05)
-            gate.set()  # job 0 is running: it finishes; jobs 1, 2 may have been dropped
+            assert running.wait(5)  # job 0 has started; jobs 1 and 2 wait behind it
+            threading.Timer(1.0, gate.set).start()  # after the block has left
             raise RuntimeError("caller failed")
-    assert done[:1] == [0] and done == sorted(done)
+    assert done == [0]  # job 0 was waited for; jobs 1 and 2 never started
