@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -39,6 +40,37 @@ MAX_FORMS = 2
 _TRANSIENT = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, TimeoutError)
 Progress = Callable[[int, "int | None"], None]
 """``progress(bytes_in_file, total_bytes_or_None)``, called after every block received."""
+
+
+class ProgressBar:
+    """A :data:`Progress` callback drawing a tqdm byte counter on stderr; a context manager.
+
+    ``enabled=None`` draws only when stderr is a terminal. The bar appears with the first
+    block, so nothing is drawn when nothing is downloaded.
+    """
+
+    def __init__(self, description: str = "download", enabled: bool | None = None) -> None:
+        self.description = description
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self._bar = None
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if not self.enabled:
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                             desc=self.description)
+        self._bar.total = total
+        self._bar.update(done - self._bar.n)
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 class DownloadError(OSError):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from tbvar.checkpoint import ModelInfo, read_model_info
+from tbvar.download import ProgressBar
 from tbvar.model import RECURRENT_ACTIVATIONS
 from tbvar.registry import (
     DEFAULT_MODEL,
@@ -106,41 +106,18 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Progress:
-    """Download progress on stderr (a tqdm bar when stderr is a terminal)."""
-
-    def __init__(self) -> None:
-        self.bar = None
-
-    def __call__(self, done: int, total: int | None) -> None:
-        if not sys.stderr.isatty():
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr,
-                            desc="download")
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _fetch(args: argparse.Namespace) -> int:
     registry = load_registry()
     entry = registry.get(args.name)
-    progress = _Progress()
     try:
-        path = fetch_model(args.name, registry=registry, source_file=args.file, force=args.force,
-                           progress=progress)
+        with ProgressBar() as progress:
+            path = fetch_model(args.name, registry=registry, source_file=args.file,
+                               force=args.force, progress=progress)
     except ValueError as exc:
         if entry is not None and args.file is None:
             raise ValueError(f"{exc}; to install it by hand, {manual_instructions(entry)}"
                              ) from None
         raise
-    finally:
-        progress.close()
     info = read_model_info(path)
     print(f"installed {args.name}: {path}")
     source = info.provenance.get("source_sha256")

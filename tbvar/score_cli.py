@@ -12,7 +12,9 @@ import signal
 import sys
 
 from tbvar.api import default_output_name, score_vcf
+from tbvar.download import ProgressBar
 from tbvar.output import summary_path
+from tbvar.registry import resolve_model
 from tbvar.scoring import PRECISIONS, TASK_SCORES
 from tbvar.variants import REF_MISMATCH_POLICIES
 from tbvar.writers import OUTPUT_FORMATS
@@ -36,10 +38,12 @@ def _score(args: argparse.Namespace) -> int:
     output = args.output or default_output_name(args.input)
     progress = not args.quiet and sys.stderr.isatty()
     notes = (lambda text: print(f"tbvar: {text}", file=sys.stderr)) if not args.quiet else None
+    with ProgressBar(enabled=None if not args.quiet else False) as bar:
+        model = resolve_model(args.model, progress=bar)  # a registry model may be downloaded
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         summary = score_vcf(
-            args.input, args.genome, args.model, output=output, format=args.format,
+            args.input, args.genome, model, output=output, format=args.format,
             scores=[s.strip() for s in args.scores.split(",") if s.strip()],
             tasks=[t for t in args.tasks.split(",") if t.strip()] if args.tasks else None,
             top_k=args.top_k, device=args.device, batch_size=args.batch_size,

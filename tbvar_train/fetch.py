@@ -17,30 +17,15 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from tbvar.checkpoint import file_sha256
-from tbvar.download import DownloadError, Progress, download_to
+from tbvar.download import DownloadError, ProgressBar, download_to
 
 DEEPSEA_URL = "http://deepsea.princeton.edu/media/code/deepsea_train_bundle.v0.9.tar.gz"
 
 
 class FetchError(OSError):
     """A download or unpack step failed (the message says what to do)."""
-
-
-def _progress_bar(part: Path, enabled: bool) -> tuple[Any, Progress]:
-    from tqdm import tqdm
-
-    have = part.stat().st_size if part.exists() else 0
-    bar = tqdm(initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-               desc=part.name.removesuffix(".part"), disable=not enabled)
-
-    def update(done: int, total: int | None) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
-
-    return bar, update
 
 
 def download(url: str, dest: str | os.PathLike[str], sha256: str | None = None,
@@ -57,10 +42,9 @@ def download(url: str, dest: str | os.PathLike[str], sha256: str | None = None,
     if dest.is_file() and (not sha256 or file_sha256(dest) == sha256.lower()):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    bar, update = _progress_bar(part, progress)
     try:
-        with bar:
-            download_to(url, part, retries=retries, progress=update)
+        with ProgressBar(part.name.removesuffix(".part"), enabled=progress) as bar:
+            download_to(url, part, retries=retries, progress=bar)
     except DownloadError as exc:
         hint = (f"run again to resume from {part}" if part.exists() and part.stat().st_size
                 else f"download it elsewhere and place it at {dest}, or pass --url")

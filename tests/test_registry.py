@@ -412,3 +412,33 @@ def test_score_cli_with_keras_model_and_offline_default(tmp_path, monkeypatch, c
     assert "model 'tbinet' (the default model) is not installed" in err
     assert "tbvar model fetch tbinet --file tbinet_best.hdf5" in err
     assert not (tmp_path / "c.tsv").exists()
+
+
+def test_progress_bar_draws_only_when_enabled(tmp_path, monkeypatch, server, cache, keras_bytes,
+                                              capsys):
+    server.files["/small.hdf5"] = keras_bytes
+    use_registry(tmp_path, monkeypatch, urls=[server.url("/small.hdf5")])
+    with download.ProgressBar("small", enabled=False) as bar:
+        fetch_model("small", progress=bar)
+    assert capsys.readouterr().err == ""
+    with download.ProgressBar("small", enabled=True) as bar:
+        fetch_model("small", force=True, progress=bar)
+    err = capsys.readouterr().err
+    size = f"{len(keras_bytes) / 1024:.1f}k"
+    assert "small: 100%" in err and size in err, err
+
+
+def test_score_cli_installs_a_registry_model_on_first_use(tmp_path, monkeypatch, server, cache,
+                                                         keras_bytes):
+    server.files["/small.hdf5"] = keras_bytes
+    use_registry(tmp_path, monkeypatch, urls=[server.url("/small.hdf5")])
+    variants = tmp_path / "one.vcf"
+    variants.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                        "chrB\t30\t.\tA\tC\t.\t.\t.\n")
+    genome = tmp_path / "g.fa"
+    genome.write_text(">chrB\n" + "ACGT" * 20 + "\n")
+    out = tmp_path / "one.tsv"
+    assert main(["score", str(variants), "--genome", str(genome), "--model", "small",
+                 "-o", str(out), "--quiet", "--ref-mismatch", "use-vcf"]) == 0
+    assert (cache / "models" / "small.safetensors").is_file()
+    assert len(out.read_text().splitlines()) == 2
