@@ -88,6 +88,7 @@ def write_run(run: ScoringRun, chunks: Iterable[VariantChunk],
         notify(f"not resuming {store.dir}: {store.stale_reason}; starting over")
     if notify is not None and store.reused:
         notify(f"resuming: {store.reused} finished chunk(s) in {store.dir} are reused")
+
     def save(chunk: VariantChunk, scored: ScoredChunk) -> None:
         store.save(chunk.index, {w.part: w.encode(scored) for _, w in writers},
                    {"summary": scored.summary.to_dict(), "records": len(chunk.lines)})

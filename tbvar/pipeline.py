@@ -202,11 +202,6 @@ class ScoringRun:
         windows = build_windows(self.genome, ok, self.scorer.config.sequence_length)
         return chunk, alleles, windows
 
-    def infer(self, prepared: tuple) -> tuple:
-        """Append the model's :class:`VariantScores` for a prepared chunk's windows."""
-        chunk, alleles, windows = prepared
-        return chunk, alleles, windows, self.scorer.score(windows[0], windows[1])
-
     def score(self, chunk: VariantChunk, alleles: pd.DataFrame, windows: tuple,
               scores: VariantScores | None = None) -> ScoredChunk:
         """Build the chunk's result rows (running the model first unless ``scores`` are given)."""
@@ -269,8 +264,11 @@ class ScoringRun:
         def prepare(chunk: VariantChunk) -> tuple:
             return (chunk,) if skip is not None and skip(chunk.index) else self.prepare(chunk)
 
-        def infer(prepared: tuple) -> tuple:
-            return prepared if len(prepared) == 1 else self.infer(prepared)
+        def infer(prepared: tuple) -> tuple:  # appends the chunk's VariantScores
+            if len(prepared) == 1:
+                return prepared
+            windows = prepared[2]
+            return (*prepared, self.scorer.score(windows[0], windows[1]))
 
         staged = prefetch(chunks, prepare)
         if self.model_thread():

@@ -88,6 +88,14 @@ def parse_region(region: str, contigs: Sequence[str] = ()) -> tuple[str, int, in
     return match["contig"], start, end
 
 
+def _starts_in(span: tuple[str, int, int | None] | None, pos: int) -> bool:
+    """Whether a record at ``pos`` belongs to a parsed region (``None``: no region)."""
+    if span is None:
+        return True
+    _, start, end = span
+    return start <= pos and (end is None or pos <= end)
+
+
 class VcfSource:
     """A VCF/VCF.gz/BCF opened for reading records in file order.
 
@@ -116,7 +124,6 @@ class VcfSource:
                                     "a .tbi/.csi index (bgzip the file, then tabix -p vcf or "
                                     "bcftools index)")
         self.record_unit = "record" if self.bcf or region else "line"
-        self._span: tuple[str, int, int | None] | None = None  # parsed region, once queried
         self._defined: dict[str, set[str]] = {"INFO": set(), "FORMAT": set(), "FILTER": {"PASS"},
                                               "contig": set()}
         self._used_info: dict[str, bool] = {}
@@ -267,8 +274,8 @@ class VcfSource:
             raise self._fail(None, f"cannot query region {self.region!r}: the file must be "
                                    f"bgzip-compressed with a tabix/CSI index ({exc})") from None
         try:
-            self._span = parse_region(self.region, tabix.contigs)
-            contig = self._span[0]
+            span = parse_region(self.region, tabix.contigs)
+            contig = span[0]
             if contig not in tabix.contigs:
                 raise self._fail(None, f"region {self.region!r}: contig {contig!r} is not in "
                                        f"the index (indexed: {', '.join(tabix.contigs)})")
@@ -280,21 +287,16 @@ class VcfSource:
             number = 0
             for text in lines:
                 record = self._parse(number + 1, text.rstrip("\r"))
-                if self._starts_in_region(record.pos):
+                if _starts_in(span, record.pos):
                     number += 1
                     yield record
         finally:
             tabix.close()
 
-    def _starts_in_region(self, pos: int) -> bool:
-        _, start, end = self._span or (None, 1, None)
-        return start <= pos and (end is None or pos <= end)
-
     def _bcf_records(self) -> Iterator[RawRecord]:
         reader = self._open_cyvcf2()
         try:
-            if self.region:
-                self._span = parse_region(self.region, reader.seqnames)
+            span = parse_region(self.region, reader.seqnames) if self.region else None
             try:
                 variants = reader(self.region) if self.region else iter(reader)
             except Exception as exc:  # cyvcf2 raises bare Exception
@@ -308,7 +310,7 @@ class VcfSource:
                     return
                 except Exception as exc:  # htslib parse errors surface as bare Exception
                     raise self._fail(number + 1, f"cannot be parsed ({exc})") from None
-                if self._starts_in_region(variant.POS):
+                if _starts_in(span, variant.POS):
                     number += 1
                     yield RawRecord(number, str(variant).rstrip("\n"), variant.CHROM,
                                     variant.POS, variant.ID, variant.REF, list(variant.ALT))

@@ -76,9 +76,9 @@ def _arrow_table(rows: pd.DataFrame, schema):  # (pd.DataFrame, pyarrow.Schema) 
 
 def _tsv_field(values: pd.Series) -> np.ndarray:
     """One TSV column as text: floats as :func:`format_floats`, ``True``/``False``, integers;
-    missing values ``NA``; text quoted only when it holds a tab, a double quote, ``\n`` or
-    ``\r`` (wrapped in double quotes, inner quotes doubled: pandas' ``to_csv`` rule, which leaves
-    a lone ``\r`` unquoted)."""
+    missing values ``NA``; text wrapped in double quotes (inner quotes doubled) only when it
+    holds a tab, a double quote, ``\n`` or ``\r``: pandas' ``to_csv`` rule, except that pandas
+    leaves a ``\r`` unquoted."""
     if values.dtype == np.float32 or values.dtype == np.float64:
         return format_floats(values.to_numpy(), missing=TSV_MISSING)
     if values.dtype == bool:
