@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tbvar.atomic import set_default_permissions
+from tbvar.output_lock import OutputLock
 from tbvar.partial import PartialRun
 from tbvar.pipeline import RunSummary, ScoredChunk, ScoringRun
 from tbvar.prefetch import WriteBehind
@@ -83,6 +84,17 @@ def write_run(run: ScoringRun, chunks: Iterable[VariantChunk],
     main = Path(writers[0][0])
     summary_file = summary_path(main)
     _check_targets([Path(p) for p, _ in writers] + [summary_file])
+    with OutputLock(main):  # a second run into the same output stops here
+        return _write_locked(run, chunks, writers, key, header_additions, resume, progress,
+                             notify)
+
+
+def _write_locked(run: ScoringRun, chunks: Iterable[VariantChunk],
+                  writers: Sequence[tuple[Path, ChunkWriter]], key: dict[str, Any],
+                  header_additions: Callable[[], list[str]], resume: bool, progress: bool,
+                  notify: Callable[[str], None] | None) -> RunSummary:
+    main = Path(writers[0][0])
+    summary_file = summary_path(main)
     store = PartialRun(main, key, resume=resume)
     if notify is not None and store.stale_reason:
         notify(f"not resuming {store.dir}: {store.stale_reason}; starting over")
