@@ -38,7 +38,8 @@ def main() -> None:
 
     genome = Genome(GENOME, cache_dir=False)
     alleles = classify(alleles_from_frame(make_variants(genome, args.n)), genome)
-    ref_w, alt_w, _ = build_windows(genome, alleles, 1000)
+    windows = build_windows(genome, alleles, 1000)
+    ref_w, alt_w = windows.ref, windows.alt
     torch.manual_seed(0)
     model = TBiNet().eval()
     reference = Scorer(model, device="cpu").score(ref_w, alt_w)

@@ -33,9 +33,8 @@ import numpy as np
 import torch
 from memory_rss import CONFIG, make_inputs
 
-from tbvar.cli import main as tbvar_main
+import tbvar
 from tbvar.model import TBiNetConfig
-from tbvar.pipeline import ScoringRun
 from tbvar.scoring import Scorer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,13 +61,11 @@ def stub_forward(batch_size: int, config: TBiNetConfig, device_ms: float = 0.0) 
     Scorer._forward = forward
 
 
-def run(vcf: Path, genome: Path, model: Path, out: Path, batch_size: int) -> float:
+def run(vcf: Path, genome: Path, model: Path, out: Path, batch_size: int,
+        model_thread: bool = False) -> float:
     start = time.perf_counter()
-    code = tbvar_main(["score", str(vcf), "--genome", str(genome), "--model", str(model),
-                       "-o", str(out), "--quiet", "--device", "cpu",
-                       "--batch-size", str(batch_size)])
-    if code != 0:
-        raise RuntimeError(f"tbvar score exited with {code}")
+    tbvar.score_vcf(vcf, genome, model, output=out, device="cpu", batch_size=batch_size,
+                    model_thread=model_thread)
     return time.perf_counter() - start
 
 
@@ -97,9 +94,8 @@ def main() -> None:
         run(vcfs[args.n], genome, model, root / "warmup.tsv", args.batch_size)  # genome cache
         for fmt in args.formats.split(","):
             for name, on in stages.items():
-                ScoringRun.model_thread = lambda self, on=on: on
                 seconds = run(vcfs[args.n], genome, model, root / f"out.{fmt}",
-                              args.batch_size)
+                              args.batch_size, model_thread=on)
                 results.setdefault(fmt, {})[name] = {
                     "seconds": round(seconds, 3), "variants_per_s": round(args.n / seconds, 1)}
             if args.device_ms:

@@ -82,7 +82,8 @@ def bench(size: str, n: int, batch_size: int, device: str, precision: str, rc: b
     vcf = workdir / f"bench_{n}.vcf"
     write_vcf(variants, vcf)
     alleles = classify(alleles_from_frame(variants), genome)
-    ref_w, alt_w, _ = build_windows(genome, alleles, model.config.sequence_length)
+    windows = build_windows(genome, alleles, model.config.sequence_length)
+    ref_w, alt_w = windows.ref, windows.alt
     scorer = Scorer(model, device=device, batch_size=batch_size, precision=precision,
                     reverse_complement=rc)
     scorer.score(ref_w[:batch_size], alt_w[:batch_size])  # warm-up (kernels, caches)

@@ -3,44 +3,48 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from torch import nn
 
 from tbvar import __version__
 from tbvar.checkpoint import load_model as load_checkpoint
+from tbvar.engine import LocalEngine
+from tbvar.formats import WriterContext, make_writer
 from tbvar.genome import Genome, encode_sequence, read_contig_map
-from tbvar.model import TBiNet
-from tbvar.output import write_run
+from tbvar.options import RunOptions, ScoreOptions, split_settings
+from tbvar.output import OutputPlan, resume_key, write_run
 from tbvar.partial import input_fingerprint
-from tbvar.pipeline import RunSummary, ScoreOptions, ScoringRun
 from tbvar.registry import resolve_model
-from tbvar.scoring import LOGIT_EPS, Scorer
+from tbvar.run_summary import RunSummary
+from tbvar.scores import LOGIT_EPS
+from tbvar.scoring import Scorer
+from tbvar.stage import ScoringStage
 from tbvar.tasks import select_tasks, task_labels
 from tbvar.variants import VariantChunk, alleles_from_frame, iter_source_chunks
 from tbvar.vcf_reader import VcfSource
-from tbvar.vcf_writer import VcfWriter
-from tbvar.writers import SkippedWriter, TableWriter, detect_format
+from tbvar.writers import SkippedWriter
 
 PathLike = str | os.PathLike[str]
 
 
-def load_model(model: PathLike | TBiNet | None = None, device: str = "cpu") -> TBiNet:
+def load_model(model: PathLike | nn.Module | None = None, device: str = "cpu") -> nn.Module:
     """Load a model; the returned module carries its metadata as ``.info``.
 
     Parameters
     ----------
     model
         A registry name (``None``: the published TBiNet, ``"tbinet"``; installed in the cache
-        on first use), a ``.safetensors`` tbvar model, or a Keras TBiNet ``.h5`` file
-        (converted once and cached); an already loaded model is returned as is.
+        on first use), a ``.safetensors`` tbvar model of any architecture, or a Keras TBiNet
+        ``.h5`` file (converted once and cached); an already loaded model is returned as is.
     device
         Device to place the model on.
     """
-    if isinstance(model, TBiNet):
+    if isinstance(model, nn.Module):
         return model
     loaded, info = load_checkpoint(resolve_model(model),
                                    device="cpu" if device == "auto" else device)
@@ -63,9 +67,9 @@ def _as_codes(sequences: Sequence[str] | np.ndarray, length: int) -> np.ndarray:
     return codes
 
 
-def predict(sequences: Sequence[str] | np.ndarray, model: PathLike | TBiNet,
+def predict(sequences: Sequence[str] | np.ndarray, model: PathLike | nn.Module,
             device: str = "auto", batch_size: int = 128, precision: str = "fp32",
-            reverse_complement: bool = False) -> tuple[np.ndarray, np.ndarray]:
+            reverse_complement: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """Raw model output for sequences.
 
     Parameters
@@ -81,7 +85,8 @@ def predict(sequences: Sequence[str] | np.ndarray, model: PathLike | TBiNet,
     Returns
     -------
     probs, attention
-        ``(n, n_tasks)`` probabilities and ``(n, n_bins)`` attention, float32.
+        ``(n, n_tasks)`` probabilities and ``(n, n_bins)`` attention, float32 (attention is
+        ``None`` for models without it).
     """
     net = load_model(model)
     codes = _as_codes(sequences, net.config.sequence_length)
@@ -90,9 +95,8 @@ def predict(sequences: Sequence[str] | np.ndarray, model: PathLike | TBiNet,
     return scorer.predict(codes)
 
 
-def run_metadata(model: TBiNet, genome: PathLike | Genome, reverse_complement: bool,
-                 precision: str, ref_mismatch: str, command: str | None = None
-                 ) -> dict[str, str]:
+def run_metadata(model: nn.Module, genome: PathLike | Genome, options: ScoreOptions,
+                 run: RunOptions) -> dict[str, str]:
     """Provenance written into output headers / Parquet metadata."""
     info = getattr(model, "info", None)
     meta = {
@@ -102,90 +106,99 @@ def run_metadata(model: TBiNet, genome: PathLike | Genome, reverse_complement: b
         "tasks_source": (info.task_source or "model file") if info is not None else "generic",
         "genome": genome.path if isinstance(genome, Genome) else str(genome),
         "logit_eps": repr(LOGIT_EPS),
-        "rc_average": str(reverse_complement).lower(),
-        "precision": precision,
-        "ref_mismatch": ref_mismatch,
+        "rc_average": str(options.reverse_complement).lower(),
+        "precision": run.precision,
+        "ref_mismatch": options.ref_mismatch,
     }
     if info is not None and info.random_weights:
         meta["warning"] = "the model has RANDOM weights; scores are meaningless"
-    if command:
-        meta["command"] = command
+    if run.command:
+        meta["command"] = run.command
     return meta
 
 
-def _score(chunks: Iterable[VariantChunk], genome: PathLike | Genome,
-           model: PathLike | TBiNet, output: PathLike | None, format: str | None,
-           source: VcfSource | None, scores: Sequence[str],
-           tasks: Sequence[str] | None, top_k: int, device: str, batch_size: int,
-           precision: str, reverse_complement: bool, max_allele_length: int,
-           ref_mismatch: str, progress: bool, command: str | None,
-           contig_map: PathLike | Mapping[str, str] | None = None, skipped: PathLike | None = None,
-           resume: bool = False, chunk_size: int = 1024,
-           notify: Callable[[str], None] | None = None) -> pd.DataFrame | RunSummary:
+def _task_selection(net: nn.Module, selectors: Sequence[str] | None
+                    ) -> tuple[list[str], list[int] | None]:
+    """Labels of all the model's tasks and the indices ``selectors`` pick (``None``: all)."""
+    info = getattr(net, "info", None)
+    if info is None:
+        return [f"task{j}" for j in range(net.config.n_tasks)], None
+    return task_labels(info.tasks), select_tasks(info.tasks, selectors)
+
+
+def _open_genome(genome: PathLike | Genome, contig_map: Mapping[str, str]) -> Genome:
+    if not isinstance(genome, Genome):
+        return Genome(genome, contig_map=dict(contig_map))
+    if contig_map:
+        raise ValueError("contig_map applies to a genome given as a path; pass it to "
+                         "Genome(..., contig_map=...) instead")
+    return genome
+
+
+def _settings(settings: dict[str, Any], options: ScoreOptions | None, run: RunOptions | None
+              ) -> tuple[ScoreOptions, RunOptions]:
+    """Option objects from keyword settings; a ``contig_map`` path is read here."""
+    contig_map = settings.get("contig_map")
+    if isinstance(contig_map, (str, os.PathLike)):
+        settings = {**settings, "contig_map": read_contig_map(contig_map)}
+    elif contig_map is None:
+        settings.pop("contig_map", None)
+    return split_settings(settings, options, run)
+
+
+def _score(chunks: Iterable[VariantChunk], source: VcfSource | None, genome: PathLike | Genome,
+           model: PathLike | nn.Module, output: PathLike | None, format: str | None,
+           skipped: PathLike | None, options: ScoreOptions, run: RunOptions
+           ) -> pd.DataFrame | RunSummary:
     """Shared body of :func:`score_vcf` and :func:`score_variants`."""
     net = load_model(model)
-    info = getattr(net, "info", None)
-    if info is not None:
-        labels, selected = task_labels(info.tasks), select_tasks(info.tasks, tasks)
-    else:
-        labels, selected = [f"task{j}" for j in range(net.config.n_tasks)], None
-    options = ScoreOptions(scores=tuple(scores), tasks=selected, top_k=top_k,
-                           max_allele_length=max_allele_length, ref_mismatch=ref_mismatch)
-    scorer = Scorer(net, device=device, batch_size=batch_size, precision=precision,
-                    reverse_complement=reverse_complement)
-    mapping = read_contig_map(contig_map) if isinstance(contig_map, (str, os.PathLike)) \
-        else dict(contig_map or {})
-    if isinstance(genome, Genome):
-        if mapping:
-            raise ValueError("contig_map applies to a genome given as a path; pass it to "
-                             "Genome(..., contig_map=...) instead")
-        ref_genome = genome
-    else:
-        ref_genome = Genome(genome, contig_map=mapping)
-    run = ScoringRun(ref_genome, scorer, labels, options)
+    labels, selected = _task_selection(net, options.tasks)
+    scorer = Scorer(net, device=run.device, batch_size=run.batch_size,
+                    precision=run.precision, reverse_complement=options.reverse_complement)
+    ref_genome = _open_genome(genome, options.contig_map)
+    stage = ScoringStage(ref_genome, scorer, labels, selected, options)
+    engine = LocalEngine(stage, progress=run.progress, model_thread=run.model_thread)
     if output is None:
         if skipped is not None:
             raise ValueError("skipped needs an output file")
-        frames = [scored.rows for _, scored in run.run(chunks, progress=progress)]
-        frame = pd.concat(frames, ignore_index=True) if frames else run.template()
-        frame.attrs["summary"] = run.summary.to_dict()
-        return frame
-    fmt = detect_format(output, format)
-    meta = run_metadata(net, ref_genome, reverse_complement, precision, ref_mismatch, command)
-    writers: list[tuple[Path, object]] = []
-    if fmt == "vcf":
-        if source is None:
-            raise ValueError(f"{output}: VCF output needs VCF input; write TSV or Parquet")
-        writers.append((Path(output), VcfWriter(output, source.header, meta)))
-    else:
-        writers.append((Path(output), TableWriter(output, fmt, run.template(), meta)))
+        return _frame(engine, chunks, options.ref_mismatch, stage.template)
+    meta = run_metadata(net, ref_genome, options, run)
+    context = WriterContext(stage.template, meta, source.header if source else None,
+                            scorer.has_attention)
+    writers = [(Path(output), make_writer(output, format, context))]
     if skipped is not None:
         writers.append((Path(skipped), SkippedWriter(skipped)))
-    key = {
-        "input": input_fingerprint(source.path) if source is not None else None,
-        "region": source.region if source is not None else None,
-        "metadata": meta, "options": asdict(options), "chunk_size": chunk_size,
-        "batch_size": batch_size, "device": str(scorer.device), "contig_map": mapping,
-        "genome": ref_genome.fingerprint, "model_sha256": getattr(info, "sha256", None),
-        "outputs": [[str(path), type(writer).__name__] for path, writer in writers],
-    }
-    if source is None and resume:
+    if source is None and run.resume:
         raise ValueError("resume needs a VCF input file")
-    return write_run(run, chunks, writers, key,
-                     source.header_additions if source is not None else list,
-                     resume=resume, progress=progress, notify=notify)
+    key = resume_key(
+        source={**input_fingerprint(source.path), "region": source.region} if source else None,
+        metadata=meta, options=options, selected=selected, run=run, device=str(scorer.device),
+        genome=ref_genome.fingerprint, model_sha256=getattr(getattr(net, "info", None),
+                                                            "sha256", None),
+        writers=writers)
+    plan = OutputPlan(writers, key, source.header_additions if source is not None else list)
+    return write_run(engine, chunks, plan, options.ref_mismatch, resume=run.resume,
+                     notify=run.notify)
 
 
-def score_vcf(vcf: PathLike, genome: PathLike | Genome, model: PathLike | TBiNet,
-              output: PathLike | None = None, format: str | None = None,
-              scores: Sequence[str] = ("lod", "diff"), tasks: Sequence[str] | None = None,
-              top_k: int = 5, device: str = "auto", batch_size: int = 128,
-              precision: str = "fp32", reverse_complement: bool = True,
-              region: str | None = None, max_allele_length: int = 100,
-              ref_mismatch: str = "skip", chunk_size: int = 1024, progress: bool = False,
-              command: str | None = None, contig_map: PathLike | Mapping[str, str] | None = None,
-              skipped: PathLike | None = None, resume: bool = False,
-              notify: Callable[[str], None] | None = None) -> pd.DataFrame | RunSummary:
+def _frame(engine: LocalEngine, chunks: Iterable[VariantChunk], policy: str,
+           template: pd.DataFrame) -> pd.DataFrame:
+    """All result rows as one DataFrame; the run's counts in ``attrs["summary"]``."""
+    summary = RunSummary(ref_mismatch_policy=policy)
+    frames = []
+    for _, scored in engine(chunks):
+        summary.merge(scored.counts)
+        frames.append(scored.rows)
+    frame = pd.concat(frames, ignore_index=True) if frames else template
+    frame.attrs["summary"] = summary.to_dict()
+    return frame
+
+
+def score_vcf(vcf: PathLike, genome: PathLike | Genome, model: PathLike | nn.Module,
+              output: PathLike | None = None, *, format: str | None = None,
+              region: str | None = None, skipped: PathLike | None = None,
+              options: ScoreOptions | None = None, run: RunOptions | None = None,
+              **settings: Any) -> pd.DataFrame | RunSummary:
     """Score every variant of a VCF/VCF.gz/BCF.
 
     Parameters
@@ -197,57 +210,44 @@ def score_vcf(vcf: PathLike, genome: PathLike | Genome, model: PathLike | TBiNet
         ``.bcf``, ``.tsv``, ``.tsv.gz``, ``.parquet``) plus ``OUTPUT.summary.json`` and return
         the :class:`RunSummary`; otherwise return the rows as a DataFrame (summary dict in
         ``df.attrs["summary"]``).
-    scores
-        Per-task scores to report: ``ref, alt, diff, lod, absdiff, abslod``.
-    tasks
-        Task selectors (index, target, cell type or label); default all.
-    top_k, device, batch_size, precision, reverse_complement
-        See ``tbvar score --help``.
     region
         ``chrom[:start-end]``; the VCF must be bgzipped and indexed.
-    max_allele_length, ref_mismatch
-        Input policies (``ref_mismatch``: ``skip``, ``flip`` or ``use-vcf``).
-    chunk_size, progress, command
-        Records per chunk, tqdm progress bar, command line recorded in the output header.
-    contig_map
-        ``{VCF contig: FASTA contig}`` or a two-column TSV file of them, tried before the
-        automatic harmonisation (chr1/1, chrM/MT, GL000192.1/chr1_gl000192_random).
     skipped
         Also write every unscored allele with its input line and reason to this TSV.
-    resume
-        Continue an interrupted run into the same ``output`` (reusing ``OUTPUT.partial/``).
-    notify
-        Receives one-line notes about resuming.
+    options, run
+        What is scored (:class:`~tbvar.options.ScoreOptions`) and how the run executes
+        (:class:`~tbvar.options.RunOptions`); defaults if not given.
+    **settings
+        Any field of either, overriding the objects: ``scores`` (per-task scores: ``ref, alt,
+        diff, lod, absdiff, abslod``), ``tasks`` (selectors: index, target, cell type or
+        label), ``top_k``, ``reverse_complement``, ``max_allele_length``, ``ref_mismatch``
+        (``skip``, ``flip``, ``use-vcf``), ``contig_map`` (``{VCF contig: FASTA contig}`` or a
+        two-column TSV file), ``device``, ``batch_size``, ``precision``, ``chunk_size``,
+        ``progress``, ``model_thread``, ``resume`` (continue an interrupted run into the same
+        ``output``), ``command`` (recorded in headers), ``notify`` (receives one-line notes).
     """
+    what, how = _settings(settings, options, run)
     source = VcfSource(vcf, region)
-    return _score(iter_source_chunks(source, chunk_size=chunk_size), genome, model,
-                  output, format, source, scores, tasks, top_k, device,
-                  batch_size, precision, reverse_complement, max_allele_length, ref_mismatch,
-                  progress, command, contig_map, skipped, resume, chunk_size, notify)
+    return _score(iter_source_chunks(source, chunk_size=how.chunk_size), source, genome, model,
+                  output, format, skipped, what, how)
 
 
 def score_variants(variants: pd.DataFrame, genome: PathLike | Genome,
-                   model: PathLike | TBiNet, output: PathLike | None = None,
-                   format: str | None = None, scores: Sequence[str] = ("lod", "diff"),
-                   tasks: Sequence[str] | None = None, top_k: int = 5, device: str = "auto",
-                   batch_size: int = 128, precision: str = "fp32",
-                   reverse_complement: bool = True, max_allele_length: int = 100,
-                   ref_mismatch: str = "skip", chunk_size: int = 1024,
-                   progress: bool = False,
-                   contig_map: PathLike | Mapping[str, str] | None = None,
-                   skipped: PathLike | None = None) -> pd.DataFrame | RunSummary:
+                   model: PathLike | nn.Module, output: PathLike | None = None, *,
+                   format: str | None = None, skipped: PathLike | None = None,
+                   options: ScoreOptions | None = None, run: RunOptions | None = None,
+                   **settings: Any) -> pd.DataFrame | RunSummary:
     """Score variants given as a DataFrame with columns ``chrom, pos, ref, alt`` (``id``).
 
     ``pos`` is 1-based and alleles are written as in a VCF (``alt`` may list several ALTs,
     comma-separated). Other parameters as in :func:`score_vcf`; output is TSV or Parquet.
     """
+    what, how = _settings(settings, options, run)
     alleles = alleles_from_frame(variants)
-    groups = alleles["record_index"].to_numpy() // chunk_size
+    groups = alleles["record_index"].to_numpy() // how.chunk_size
     chunks = (VariantChunk(part.reset_index(drop=True), index=int(k))
               for k, part in alleles.groupby(groups, sort=False))
-    return _score(chunks, genome, model, output, format, None, scores, tasks, top_k, device,
-                  batch_size, precision, reverse_complement, max_allele_length, ref_mismatch,
-                  progress, None, contig_map, skipped, False, chunk_size)
+    return _score(chunks, None, genome, model, output, format, skipped, what, how)
 
 
 def default_output_name(vcf: PathLike) -> Path:

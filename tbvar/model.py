@@ -122,6 +122,9 @@ class TBiNet(nn.Module):
         Hyper-parameters; defaults to the paper's model.
     """
 
+    arch = "tbinet"
+    has_attention = True
+
     def __init__(self, config: TBiNetConfig | None = None) -> None:
         super().__init__()
         self.config = config or TBiNetConfig()

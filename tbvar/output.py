@@ -1,47 +1,88 @@
 """Writing a scoring run to files: chunk parts in ``OUT.partial/``, then atomic assembly.
 
 Outputs of one run: the main output (annotated VCF/BCF, TSV or Parquet), the JSON summary
-``OUT.summary.json`` and, if asked, the ``--skipped`` TSV. Every chunk's encoded parts are
-stored in a :class:`tbvar.partial.PartialRun` as soon as the chunk is scored; after the last
-chunk each output is assembled inside the partial directory and renamed into place (side files
-first, the main output last) and the directory is removed. So:
+``OUT.summary.json`` and, if asked, the ``--skipped`` TSV. The run holds the output's lock
+(:mod:`tbvar.output_lock`) from start to end. Every chunk's encoded parts are stored in a
+:class:`tbvar.partial.PartialRun` as soon as the chunk is scored; after the last chunk each
+output is assembled inside the partial directory and renamed into place (side files first, the
+main output last) and the directory is removed. So:
 
 - an interrupted or killed run leaves no output file, only ``OUT.partial/``;
 - ``resume=True`` skips the chunks finished before and yields the same bytes as an
   uninterrupted run (both take the same path through chunk parts);
 - a run that fails on bad input removes ``OUT.partial/`` (resuming could not help).
+
+The resume key (:func:`resume_key`) says what the output depends on.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from tbvar.atomic import set_default_permissions
+from tbvar.engine import Engine
+from tbvar.formats import ChunkWriter
+from tbvar.options import RunOptions, ScoreOptions
 from tbvar.output_lock import OutputLock
 from tbvar.partial import PartialRun
-from tbvar.pipeline import RunSummary, ScoredChunk, ScoringRun
 from tbvar.prefetch import WriteBehind
+from tbvar.run_summary import RunSummary
+from tbvar.stage import ScoredChunk
 from tbvar.variants import VariantChunk
 
 
-class ChunkWriter(Protocol):
-    """What :mod:`tbvar.writers` classes provide."""
+@dataclass
+class OutputPlan:
+    """The files of one run and what they depend on.
 
-    part: str
+    Attributes
+    ----------
+    writers
+        ``(final path, writer)`` pairs; the first is the main output, which owns
+        ``OUT.partial/``, ``OUT.lock`` and ``OUT.summary.json``.
+    key
+        What the output depends on (:func:`resume_key`); a resumed run reuses chunks only
+        when it is equal.
+    header_additions
+        Called after the last chunk: header lines the input lacked (see
+        :meth:`tbvar.vcf_reader.VcfSource.header_additions`).
+    """
 
-    def encode(self, chunk: ScoredChunk) -> bytes: ...
+    writers: list[tuple[Path, ChunkWriter]]
+    key: dict[str, Any]
+    header_additions: Callable[[], list[str]] = list
 
-    def assemble(self, target: Path, parts: Iterable[Path], extra_header: Sequence[str] = ()
-                 ) -> None: ...
+    @property
+    def main(self) -> Path:
+        """The main output path."""
+        return Path(self.writers[0][0])
 
 
 def summary_path(output: str | os.PathLike[str]) -> Path:
     """``OUT.summary.json`` beside the output."""
     return Path(f"{output}.summary.json")
+
+
+def resume_key(*, source: dict[str, Any] | None, metadata: Mapping[str, str],
+               options: ScoreOptions, selected: list[int] | None, run: RunOptions,
+               device: str, genome: dict[str, Any], model_sha256: str | None,
+               writers: Sequence[tuple[Path, ChunkWriter]]) -> dict[str, Any]:
+    """JSON-ready description of everything an output depends on.
+
+    ``source`` is the input's fingerprint and region (:func:`tbvar.partial.input_fingerprint`).
+    """
+    what = {k: v for k, v in asdict(options).items() if k != "contig_map"}
+    return {
+        "input": source, "metadata": dict(metadata), "options": what, "tasks": selected,
+        "chunk_size": run.chunk_size, "batch_size": run.batch_size, "device": device,
+        "contig_map": dict(options.contig_map), "genome": genome, "model_sha256": model_sha256,
+        "outputs": [[str(path), type(writer).__name__] for path, writer in writers],
+    }
 
 
 def _check_targets(paths: Sequence[Path]) -> None:
@@ -54,83 +95,84 @@ def _check_targets(paths: Sequence[Path]) -> None:
         raise ValueError(f"output files must differ: {', '.join(map(str, paths))}")
 
 
-def write_run(run: ScoringRun, chunks: Iterable[VariantChunk],
-              writers: Sequence[tuple[Path, ChunkWriter]], key: dict[str, Any],
-              header_additions: Callable[[], list[str]] = list, resume: bool = False,
-              progress: bool = False, notify: Callable[[str], None] | None = None
-              ) -> RunSummary:
-    """Score ``chunks`` into the outputs ``writers`` (main output first) atomically.
+def write_run(engine: Engine, chunks: Iterable[VariantChunk], plan: OutputPlan,
+              policy: str, resume: bool = False,
+              notify: Callable[[str], None] | None = None) -> RunSummary:
+    """Score ``chunks`` with ``engine`` into the outputs of ``plan``, atomically.
 
     Parameters
     ----------
-    run
-        The scoring run (its ``summary`` is completed and returned).
+    engine
+        Runs the scoring stage over chunks (:class:`tbvar.engine.LocalEngine`).
     chunks
         Input chunks in order, numbered from 0.
-    writers
-        ``(final path, writer)`` pairs; the first is the main output, which owns
-        ``OUT.partial/`` and ``OUT.summary.json``.
-    key
-        What the output depends on (input fingerprint, model, genome, options); a resumed run
-        reuses chunks only when it is equal.
-    header_additions
-        Called after the last chunk: header lines the input lacked (see
-        :meth:`tbvar.vcf_reader.VcfSource.header_additions`).
+    plan
+        The output files, their writers and the resume key.
+    policy
+        The REF-mismatch policy (recorded in the summary).
     resume
         Reuse finished chunks of an interrupted run.
     notify
         Receives one-line notes (e.g. why an old partial run could not be resumed).
+
+    Returns
+    -------
+    RunSummary
+        Counts of the whole run.
     """
-    main = Path(writers[0][0])
-    summary_file = summary_path(main)
-    _check_targets([Path(p) for p, _ in writers] + [summary_file])
-    with OutputLock(main):  # a second run into the same output stops here
-        return _write_locked(run, chunks, writers, key, header_additions, resume, progress,
-                             notify)
-
-
-def _write_locked(run: ScoringRun, chunks: Iterable[VariantChunk],
-                  writers: Sequence[tuple[Path, ChunkWriter]], key: dict[str, Any],
-                  header_additions: Callable[[], list[str]], resume: bool, progress: bool,
-                  notify: Callable[[str], None] | None) -> RunSummary:
-    main = Path(writers[0][0])
-    summary_file = summary_path(main)
-    store = PartialRun(main, key, resume=resume)
-    if notify is not None and store.stale_reason:
-        notify(f"not resuming {store.dir}: {store.stale_reason}; starting over")
-    if notify is not None and store.reused:
-        notify(f"resuming: {store.reused} finished chunk(s) in {store.dir} are reused")
-
-    def save(chunk: VariantChunk, scored: ScoredChunk) -> None:
-        store.save(chunk.index, {w.part: w.encode(scored) for _, w in writers},
-                   {"summary": scored.summary.to_dict(), "records": len(chunk.lines)})
-
-    try:
-        n_chunks = 0
-        with WriteBehind() as behind:  # encode and save chunk k while chunk k+1 is scored
-            for chunk, scored in run.run(chunks, progress=progress, skip=store.done):
-                if scored is None:
-                    run.summary.merge(store.info(chunk.index)["summary"])
-                else:
-                    behind.submit(save, chunk, scored)
-                n_chunks = chunk.index + 1
-        run.summary.header_added = header_additions()
-        summary = run.summary.to_dict()
-        extra = run.summary.header_added + [
-            "##tbvar_summary=" + json.dumps(summary, sort_keys=True, separators=(",", ":"))]
-        assembled = []
-        for path, writer in writers:
-            target = store.scratch(writer.part)
-            writer.assemble(target, store.parts(writer.part, n_chunks), extra)
-            assembled.append((target, Path(path)))
-        target = store.scratch("summary.json")
-        target.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
-        assembled.insert(0, (target, summary_file))
-        for source, path in [*assembled[:1], *assembled[2:], assembled[1]]:
-            set_default_permissions(source)
-            os.replace(source, path)
-    except Exception:
+    _check_targets([path for path, _ in plan.writers] + [summary_path(plan.main)])
+    with OutputLock(plan.main):  # a second run into the same output stops here
+        store = PartialRun(plan.main, plan.key, resume=resume)
+        if notify is not None and store.stale_reason:
+            notify(f"not resuming {store.dir}: {store.stale_reason}; starting over")
+        if notify is not None and store.reused:
+            notify(f"resuming: {store.reused} finished chunk(s) in {store.dir} are reused")
+        try:
+            summary, n_chunks = _score_into(store, engine, chunks, plan, policy)
+            summary.header_added = plan.header_additions()
+            _assemble(store, plan, summary, n_chunks)
+        except Exception:
+            store.remove()
+            raise
         store.remove()
-        raise
-    store.remove()
-    return run.summary
+    return summary
+
+
+def _score_into(store: PartialRun, engine: Engine, chunks: Iterable[VariantChunk],
+                plan: OutputPlan, policy: str) -> tuple[RunSummary, int]:
+    """Score every chunk not yet in ``store`` and save its parts; the run's counts and the
+    number of chunks."""
+    def save(chunk: VariantChunk, scored: ScoredChunk) -> None:
+        store.save(chunk.index, {w.part: w.encode(scored) for _, w in plan.writers},
+                   {"summary": scored.counts.to_dict(), "records": len(chunk.lines)})
+
+    summary = RunSummary(ref_mismatch_policy=policy)
+    n_chunks = 0
+    with WriteBehind() as behind:  # encode and save chunk k while chunk k+1 is scored
+        for chunk, scored in engine(chunks, store.done):
+            if scored is None:
+                summary.merge(RunSummary.from_dict(store.info(chunk.index)["summary"]))
+            else:
+                summary.merge(scored.counts)
+                behind.submit(save, chunk, scored)
+            n_chunks = chunk.index + 1
+    return summary, n_chunks
+
+
+def _assemble(store: PartialRun, plan: OutputPlan, summary: RunSummary, n_chunks: int) -> None:
+    """Assemble every output from the stored parts and rename them into place (the summary
+    and side files first, the main output last)."""
+    counts = summary.to_dict()
+    extra = summary.header_added + [
+        "##tbvar_summary=" + json.dumps(counts, sort_keys=True, separators=(",", ":"))]
+    assembled = []
+    for path, writer in plan.writers:
+        target = store.scratch(writer.part)
+        writer.assemble(target, store.parts(writer.part, n_chunks), extra)
+        assembled.append((target, Path(path)))
+    target = store.scratch("summary.json")
+    target.write_text(json.dumps(counts, indent=1, sort_keys=True) + "\n")
+    assembled.insert(0, (target, summary_path(plan.main)))
+    for source, path in [*assembled[:1], *assembled[2:], assembled[1]]:
+        set_default_permissions(source)
+        os.replace(source, path)

@@ -13,11 +13,12 @@ import sys
 
 from tbvar.api import default_output_name, score_vcf
 from tbvar.download import ProgressBar
+from tbvar.formats import OUTPUT_FORMATS
 from tbvar.output import summary_path
 from tbvar.registry import resolve_model
-from tbvar.scoring import PRECISIONS, TASK_SCORES
+from tbvar.scores import TASK_SCORES
+from tbvar.scoring import PRECISIONS
 from tbvar.variants import REF_MISMATCH_POLICIES
-from tbvar.writers import OUTPUT_FORMATS
 
 
 class Terminated(KeyboardInterrupt):

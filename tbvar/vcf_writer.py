@@ -17,7 +17,7 @@ import pandas as pd
 from cyvcf2 import VCF, Writer
 
 from tbvar import bgzf
-from tbvar.pipeline import ScoredChunk
+from tbvar.stage import ScoredChunk
 from tbvar.text import format_floats, join_columns
 from tbvar.writers import concatenate_parts
 
@@ -37,16 +37,20 @@ INFO_FIELDS = (
 )
 
 
-def _info_header_lines() -> list[str]:
-    return [f'##INFO=<ID={key},Number=A,Type={kind},Description="{text}">'
-            for key, kind, text in INFO_FIELDS]
+ATTENTION_FIELDS = ("TBVAR_ATTN_SHIFT", "TBVAR_ATTN_CENTER")
 
 
-def annotated_header(raw_header: str, metadata: dict[str, str], extra: Sequence[str] = ()
-                     ) -> str:
+def info_fields(attention: bool) -> tuple[tuple[str, str, str], ...]:
+    """The :data:`INFO_FIELDS` written for a model with or without attention."""
+    return tuple(f for f in INFO_FIELDS if attention or f[0] not in ATTENTION_FIELDS)
+
+
+def annotated_header(raw_header: str, metadata: dict[str, str], extra: Sequence[str] = (),
+                     attention: bool = True) -> str:
     """Input header with old TBVAR INFO lines removed and tbvar's lines added before #CHROM.
 
-    ``extra`` lines (definitions the input lacked, the run summary) go last before #CHROM.
+    ``extra`` lines (definitions the input lacked, the run summary) go last before #CHROM;
+    the attention INFO fields are declared only for models with ``attention``.
     """
     lines = [line for line in raw_header.rstrip("\r\n").splitlines()
              if not line.startswith("##INFO=<ID=TBVAR_") and not line.startswith("##tbvar_")]
@@ -58,7 +62,9 @@ def annotated_header(raw_header: str, metadata: dict[str, str], extra: Sequence[
         lines.insert(1 if lines and lines[0].startswith("##fileformat") else 0,
                      '##FILTER=<ID=PASS,Description="All filters passed">')
     meta = [f"##tbvar_{key}={str(value).replace(chr(10), ' ')}" for key, value in metadata.items()]
-    return "\n".join(lines + _info_header_lines() + meta + list(extra) + [chrom_line]) + "\n"
+    info = [f'##INFO=<ID={key},Number=A,Type={kind},Description="{text}">'
+            for key, kind, text in info_fields(attention)]
+    return "\n".join(lines + info + meta + list(extra) + [chrom_line]) + "\n"
 
 
 FLAG_NAMES = ("ref_mismatch", "swapped", "contains_n", "edge")
@@ -84,16 +90,19 @@ def _text(values: pd.Series) -> np.ndarray:
 
 
 def _info_values(rows: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Per INFO key, one formatted value per allele row."""
-    return {
+    """Per INFO key, one formatted value per allele row (attention keys only when the rows
+    have attention scores)."""
+    values = {
         "TBVAR_STATUS": rows["status"].to_numpy(dtype=object),
         "TBVAR_FLAGS": _flags(rows),
         "TBVAR_MAXLOD": format_floats(rows["max_lod"]),
         "TBVAR_MAXLOD_TASK": _text(rows["max_lod_task"]),
         "TBVAR_TOPK": _text(rows["top_tasks"]),
-        "TBVAR_ATTN_SHIFT": format_floats(rows["attn_shift"]),
-        "TBVAR_ATTN_CENTER": format_floats(rows["attn_center"]),
     }
+    if "attn_shift" in rows:
+        values["TBVAR_ATTN_SHIFT"] = format_floats(rows["attn_shift"])
+        values["TBVAR_ATTN_CENTER"] = format_floats(rows["attn_center"])
+    return values
 
 
 def _record_info(rows: pd.DataFrame, n_records: int) -> np.ndarray:
@@ -141,15 +150,18 @@ class VcfWriter:
         The input's header text.
     metadata
         ``##tbvar_KEY=value`` lines for the header.
+    attention
+        Whether the model has attention (declares the attention INFO fields).
     """
 
     part = "vcf"
 
     def __init__(self, path: str | os.PathLike[str], raw_header: str,
-                 metadata: dict[str, str]) -> None:
+                 metadata: dict[str, str], attention: bool = True) -> None:
         self.path = str(path)
         self.raw_header = raw_header
         self.metadata = metadata
+        self.attention = attention
         self.bcf = self.path.lower().endswith(".bcf")
         self.compressed = self.bcf or self.path.lower().endswith((".gz", ".bgz"))
 
@@ -164,7 +176,8 @@ class VcfWriter:
                  ) -> None:
         """Write the complete output to ``target``: header (with ``extra_header`` lines before
         ``#CHROM``), then the chunk parts."""
-        header = annotated_header(self.raw_header, self.metadata, extra_header).encode()
+        header = annotated_header(self.raw_header, self.metadata, extra_header,
+                                  self.attention).encode()
         if not self.compressed:
             concatenate_parts(target, header, parts, b"")
             return

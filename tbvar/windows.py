@@ -11,11 +11,30 @@ per contig, no per-variant string slicing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from tbvar.genome import BASE_TO_CODE, Genome
 from tbvar.model import N_CODE
+
+
+@dataclass(frozen=True)
+class Windows:
+    """REF and ALT windows of n allele rows.
+
+    Attributes
+    ----------
+    ref, alt
+        ``(n, L)`` uint8 base codes.
+    edge
+        ``(n,)`` bool: a window needed bases outside its contig.
+    """
+
+    ref: np.ndarray
+    alt: np.ndarray
+    edge: np.ndarray
 
 
 def pad_alleles(alleles: list[str] | pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -69,17 +88,9 @@ def allele_windows(contig_codes: np.ndarray, pos0: np.ndarray, ref_len: np.ndarr
     return windows.astype(np.uint8, copy=False), outside.any(axis=1)
 
 
-def build_windows(genome: Genome, alleles: pd.DataFrame, length: int
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """REF and ALT windows for allele rows (needs ``contig``, ``pos``, ``ref``, ``alt``).
-
-    Returns
-    -------
-    ref_windows, alt_windows
-        ``(n, L)`` uint8 base codes, rows in the order of ``alleles``.
-    edge
-        ``(n,)`` bool.
-    """
+def build_windows(genome: Genome, alleles: pd.DataFrame, length: int) -> Windows:
+    """REF and ALT windows of length L for allele rows (needs ``contig``, ``pos``, ``ref``,
+    ``alt``), rows in the order of ``alleles``."""
     n = len(alleles)
     ref_windows = np.empty((n, length), dtype=np.uint8)
     alt_windows = np.empty((n, length), dtype=np.uint8)
@@ -96,4 +107,4 @@ def build_windows(genome: Genome, alleles: pd.DataFrame, length: int
         alt_windows[rows], alt_edge = allele_windows(codes, pos0[rows], ref_len, alt_codes,
                                                      alt_len, length)
         edge[rows] = ref_edge | alt_edge
-    return ref_windows, alt_windows, edge
+    return Windows(ref_windows, alt_windows, edge)

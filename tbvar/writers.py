@@ -21,28 +21,11 @@ import numpy as np
 import pandas as pd
 
 from tbvar import bgzf
-from tbvar.pipeline import ScoredChunk
+from tbvar.stage import ScoredChunk
 from tbvar.text import format_float_rows, format_floats, join_columns
 from tbvar.variants import STATUS_REASONS
 
-OUTPUT_FORMATS = ("vcf", "tsv", "parquet")
 TSV_MISSING = "NA"
-
-
-def detect_format(path: str | os.PathLike[str], given: str | None = None) -> str:
-    """Output format from ``given`` or the file name (.vcf[.gz], .bcf, .tsv[.gz], .parquet)."""
-    if given:
-        if given not in OUTPUT_FORMATS:
-            raise ValueError(f"unknown output format {given!r}; choose from {OUTPUT_FORMATS}")
-        return given
-    name = str(path).lower()
-    for suffixes, fmt in (((".vcf", ".vcf.gz", ".vcf.bgz", ".bcf"), "vcf"),
-                          ((".tsv", ".tsv.gz", ".txt", ".txt.gz"), "tsv"),
-                          ((".parquet", ".pq"), "parquet")):
-        if name.endswith(suffixes):
-            return fmt
-    raise ValueError(f"{path}: cannot tell the output format from the name; use --format "
-                     f"({'|'.join(OUTPUT_FORMATS)})")
 
 
 def _arrow_schema(rows: pd.DataFrame, metadata: dict[str, str]):  # -> pyarrow.Schema

@@ -12,7 +12,6 @@ import pytest
 from cyvcf2 import VCF
 
 import tbvar
-from tbvar.pipeline import ScoringRun
 from tbvar.scoring import Scorer
 
 from .conftest import EXAMPLE_GENOME, EXAMPLE_VCF
@@ -217,23 +216,20 @@ def test_bgzf_compresses_in_threads_and_in_a_forked_child() -> None:
 
 @pytest.mark.parametrize("name", ["out.vcf.gz", "out.tsv", "out.parquet"])
 def test_model_thread_pipeline_writes_the_same_bytes(tmp_path: Path, small_model_file: Path,
-                                                     monkeypatch: pytest.MonkeyPatch,
                                                      name: str) -> None:
     # the accelerator pipeline (model in its own thread) is used on CUDA; force it on the CPU
     outputs = {}
     for model_thread in (False, True):
-        monkeypatch.setattr(ScoringRun, "model_thread", lambda self, on=model_thread: on)
         out = tmp_path / str(model_thread) / name
         out.parent.mkdir()
         tbvar.score_vcf(EXAMPLE_VCF, EXAMPLE_GENOME, small_model_file, output=out,
-                        device="cpu", chunk_size=4, batch_size=3)
+                        device="cpu", chunk_size=4, batch_size=3, model_thread=model_thread)
         outputs[model_thread] = out.read_bytes()
     assert outputs[True] == outputs[False]
 
 
 def test_model_thread_failure_reaches_the_caller_and_leaves_no_output(
         tmp_path: Path, small_model_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ScoringRun, "model_thread", lambda self: True)
     original, calls = Scorer.score, []
 
     def failing(self, ref, alt):
@@ -246,5 +242,5 @@ def test_model_thread_failure_reaches_the_caller_and_leaves_no_output(
     out = tmp_path / "out.tsv"
     with pytest.raises(RuntimeError, match="device lost"):
         tbvar.score_vcf(EXAMPLE_VCF, EXAMPLE_GENOME, small_model_file, output=out,
-                        device="cpu", chunk_size=4)
+                        device="cpu", chunk_size=4, model_thread=True)
     assert len(calls) == 3 and list(tmp_path.iterdir()) == []

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tbvar.pipeline import _summaries, top_k_order
 from tbvar.text import format_float_rows, format_floats, join_columns
+from tbvar.variant_summaries import lod_summaries, top_k_order
 from tbvar.vcf_writer import _record_info
 
 
@@ -56,14 +56,14 @@ def test_summaries_with_ties_and_top_tasks():
                     [0.0, 0.0, 0.0],    # all tie
                     [2.0, 3.0, -3.5],   # one maximum
                     [0.25, -2.0, 1.5]], dtype=np.float32)
-    got = _summaries(lod, labels, top_k=2)
+    got = lod_summaries(lod, labels, top_k=2)
     assert got["max_lod_task"].tolist() == ["A&B", "A&B&C", "C", "B"]
     assert got["max_lod"].tolist() == [1.0, 0.0, -3.5, -2.0]
     assert got["max_abslod"].tolist() == [1.0, 0.0, 3.5, 2.0]
     assert got["top_tasks"].tolist() == ["A:1.0&B:-1.0", "A:0.0&B:0.0", "C:-3.5&B:3.0",
                                          "B:-2.0&C:1.5"]
-    assert _summaries(lod, labels, top_k=0)["top_tasks"].tolist() == [""] * 4
-    empty = _summaries(np.zeros((0, 3), np.float32), labels, top_k=2)
+    assert lod_summaries(lod, labels, top_k=0)["top_tasks"].tolist() == [""] * 4
+    empty = lod_summaries(np.zeros((0, 3), np.float32), labels, top_k=2)
     assert all(len(column) == 0 for column in empty.values())
 
 

@@ -43,7 +43,8 @@ def genome(tmp_path_factory: pytest.TempPathFactory) -> Genome:
 def test_hand_written_windows(genome: Genome, case: str, pos: int, ref: str, alt: str,
                               want_ref: str, want_alt: str, want_edge: bool) -> None:
     alleles = pd.DataFrame({"contig": ["chrT"], "pos": [pos], "ref": [ref], "alt": [alt]})
-    ref_w, alt_w, edge = build_windows(genome, alleles, L)
+    windows = build_windows(genome, alleles, L)
+    ref_w, alt_w, edge = windows.ref, windows.alt, windows.edge
     assert decode_sequence(ref_w[0]) == want_ref
     assert decode_sequence(alt_w[0]) == want_alt
     assert bool(edge[0]) is want_edge
@@ -52,7 +53,8 @@ def test_hand_written_windows(genome: Genome, case: str, pos: int, ref: str, alt
 def test_all_cases_in_one_vectorised_call(genome: Genome) -> None:
     alleles = pd.DataFrame([(c[1], c[2], c[3]) for c in CASES], columns=["pos", "ref", "alt"])
     alleles.insert(0, "contig", "chrT")
-    ref_w, alt_w, edge = build_windows(genome, alleles, L)
+    windows = build_windows(genome, alleles, L)
+    ref_w, alt_w, edge = windows.ref, windows.alt, windows.edge
     assert [decode_sequence(w) for w in ref_w] == [c[4] for c in CASES]
     assert [decode_sequence(w) for w in alt_w] == [c[5] for c in CASES]
     assert edge.tolist() == [c[6] for c in CASES]
@@ -72,6 +74,7 @@ def test_onehot_order_is_a_g_c_t_and_n_is_zero() -> None:
 
 def test_first_ref_base_sits_at_half_window(genome: Genome) -> None:
     alleles = pd.DataFrame({"contig": ["chrT"], "pos": [9], "ref": ["A"], "alt": ["T"]})
-    ref_w, alt_w, _ = build_windows(genome, alleles, L)
+    windows = build_windows(genome, alleles, L)
+    ref_w, alt_w = windows.ref, windows.alt
     assert decode_sequence(ref_w[0])[L // 2] == "A"
     assert decode_sequence(alt_w[0])[L // 2] == "T"

@@ -1,0 +1,130 @@
+"""Option objects of a scoring run: what is scored (:class:`ScoreOptions`) and how the run
+executes (:class:`RunOptions`).
+
+``ScoreOptions`` decide the numbers and rows of the output: two runs with equal
+``ScoreOptions`` on the same input, model and genome give the same scores. ``RunOptions`` decide
+where and how fast the work runs; of them only ``batch_size`` and ``precision`` can change the
+last float32 bits (BLAS kernels change with batch shape; bf16/fp16 round). The API functions
+take the fields of both as keyword arguments (:func:`split_settings`) or the objects themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tbvar.scores import TASK_SCORES
+from tbvar.scoring import PRECISIONS
+from tbvar.variants import REF_MISMATCH_POLICIES
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScoreOptions:
+    """What is scored (see ``tbvar score --help``).
+
+    Attributes
+    ----------
+    scores
+        Per-task scores in table outputs, from :data:`tbvar.scores.TASK_SCORES`.
+    tasks
+        Task selectors (output index, target, cell type or label); ``None``: all tasks.
+    top_k
+        Tasks listed per variant by |lod|.
+    reverse_complement
+        Average the forward and reverse-complement passes.
+    max_allele_length
+        Longer REF/ALT get status ``too_long``.
+    ref_mismatch
+        ``skip``, ``flip`` or ``use-vcf`` (:mod:`tbvar.variants`).
+    contig_map
+        VCF contig → FASTA contig, tried before automatic name harmonisation.
+    """
+
+    scores: tuple[str, ...] = ("lod", "diff")
+    tasks: tuple[str, ...] | None = None
+    top_k: int = 5
+    reverse_complement: bool = True
+    max_allele_length: int = 100
+    ref_mismatch: str = "skip"
+    contig_map: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scores", tuple(self.scores))
+        if self.tasks is not None:
+            object.__setattr__(self, "tasks", tuple(str(t) for t in self.tasks))
+        object.__setattr__(self, "contig_map", dict(self.contig_map))
+        unknown = [s for s in self.scores if s not in TASK_SCORES]
+        if unknown:
+            raise ValueError(f"unknown score(s) {unknown}; choose from {', '.join(TASK_SCORES)}")
+        if self.top_k < 0:
+            raise ValueError("top_k must be >= 0")
+        if self.ref_mismatch not in REF_MISMATCH_POLICIES:
+            raise ValueError(f"ref_mismatch must be one of {REF_MISMATCH_POLICIES}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """How a run executes.
+
+    Attributes
+    ----------
+    device
+        ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    batch_size
+        Variants per forward pass (each is 4 sequences with reverse complements).
+    precision
+        ``fp32``, ``bf16`` or ``fp16`` (CUDA only).
+    chunk_size
+        Records per chunk: the unit of memory use, of output parts and of ``resume``.
+    progress
+        Show a progress bar.
+    model_thread
+        Run the model in its own pipeline stage; ``None``: on accelerators only (on the CPU
+        the model's own threads already use every core).
+    resume
+        Continue an interrupted run into the same output.
+    command
+        The command line recorded in output headers.
+    notify
+        Receives one-line notes (e.g. about resuming).
+    """
+
+    device: str = "auto"
+    batch_size: int = 128
+    precision: str = "fp32"
+    chunk_size: int = 1024
+    progress: bool = False
+    model_thread: bool | None = None
+    resume: bool = False
+    command: str | None = None
+    notify: Callable[[str], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {tuple(PRECISIONS)}")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be positive")
+        if self.chunk_size < 1:
+            raise ValueError("chunk_size must be positive")
+
+
+def split_settings(settings: Mapping[str, Any], options: ScoreOptions | None = None,
+                   run: RunOptions | None = None) -> tuple[ScoreOptions, RunOptions]:
+    """Keyword settings (fields of either class) applied over ``options`` and ``run``.
+
+    Raises
+    ------
+    TypeError
+        A setting that is a field of neither class.
+    """
+    names = {cls: {f.name for f in dataclasses.fields(cls)} for cls in (ScoreOptions, RunOptions)}
+    unknown = sorted(set(settings) - names[ScoreOptions] - names[RunOptions])
+    if unknown:
+        raise TypeError(f"unknown option(s) {unknown}; options are "
+                        f"{', '.join(sorted(names[ScoreOptions] | names[RunOptions]))}")
+    what = {k: v for k, v in settings.items() if k in names[ScoreOptions]}
+    how = {k: v for k, v in settings.items() if k in names[RunOptions]}
+    return (dataclasses.replace(options or ScoreOptions(), **what),
+            dataclasses.replace(run or RunOptions(), **how))

@@ -1,0 +1,83 @@
+"""What tbvar reports for a variant: per-task scores and attention scores, from model outputs.
+
+Every score is a function of :class:`VariantScores`, the forward/reverse-complement averaged
+probabilities (and attention, for models that have it) of a batch of REF and ALT windows:
+
+- per task (:data:`TASK_SCORES`, one column per task): ``ref``, ``alt`` probabilities;
+  ``diff`` = alt − ref; ``lod`` = logit(alt) − logit(ref) with p clipped to [ε, 1 − ε]
+  (ε = :data:`LOGIT_EPS`); ``absdiff``, ``abslod`` their absolute values;
+- per variant, for models with attention (:data:`ATTENTION_SCORES`): ``attn_shift`` =
+  ½ Σ|a_alt − a_ref| (total variation), ``attn_center`` = a_alt[c] − a_ref[c] at the bin c
+  centred on the variant, ``attn_peak_ref``/``attn_peak_alt`` = argmax bins.
+
+Adding a per-task score is one entry in :data:`TASK_SCORES` (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+LOGIT_EPS = 1e-7
+
+
+@dataclass
+class VariantScores:
+    """Model outputs for n variants (numpy, float32).
+
+    Attributes
+    ----------
+    ref, alt
+        ``(n, T)`` probabilities of the REF and ALT windows.
+    ref_attention, alt_attention
+        ``(n, B)`` attention over bins, or ``None`` for models without attention.
+    center_bin
+        The attention bin centred on the variant (unused without attention).
+    """
+
+    ref: np.ndarray
+    alt: np.ndarray
+    ref_attention: np.ndarray | None = None
+    alt_attention: np.ndarray | None = None
+    center_bin: int = 0
+
+    def task_score(self, name: str) -> np.ndarray:
+        """One of :data:`TASK_SCORES` as an ``(n, T)`` array."""
+        if name not in TASK_SCORES:
+            raise ValueError(f"unknown score {name!r}; choose from {tuple(TASK_SCORES)}")
+        return TASK_SCORES[name](self)
+
+    @cached_property
+    def lod(self) -> np.ndarray:
+        """logit(alt) − logit(ref), computed once in float64 from the float32 probabilities."""
+        ref = np.clip(self.ref.astype(np.float64), LOGIT_EPS, 1 - LOGIT_EPS)
+        alt = np.clip(self.alt.astype(np.float64), LOGIT_EPS, 1 - LOGIT_EPS)
+        return (np.log(alt / (1 - alt)) - np.log(ref / (1 - ref))).astype(np.float32)
+
+    def attention_scores(self) -> dict[str, np.ndarray]:
+        """The :data:`ATTENTION_SCORES` per variant (empty without attention)."""
+        if self.ref_attention is None or self.alt_attention is None:
+            return {}
+        delta = self.alt_attention - self.ref_attention
+        return {
+            "attn_shift": (0.5 * np.abs(delta).sum(axis=1)).astype(np.float32),
+            "attn_center": delta[:, self.center_bin].astype(np.float32),
+            "attn_peak_ref": self.ref_attention.argmax(axis=1).astype(np.int32),
+            "attn_peak_alt": self.alt_attention.argmax(axis=1).astype(np.int32),
+        }
+
+
+#: Per-task scores: name → ``(n, T)`` array from :class:`VariantScores`.
+TASK_SCORES: dict[str, Callable[[VariantScores], np.ndarray]] = {
+    "ref": lambda s: s.ref,
+    "alt": lambda s: s.alt,
+    "diff": lambda s: s.alt - s.ref,
+    "lod": lambda s: s.lod,
+    "absdiff": lambda s: np.abs(s.alt - s.ref),
+    "abslod": lambda s: np.abs(s.lod),
+}
+#: Per-variant attention scores (models with attention only).
+ATTENTION_SCORES = ("attn_shift", "attn_center", "attn_peak_ref", "attn_peak_alt")

@@ -1,0 +1,150 @@
+"""The scoring stage: one chunk of input records → one scored chunk, pure and typed.
+
+:class:`ScoringStage` turns a :class:`~tbvar.variants.VariantChunk` into a
+:class:`ScoredChunk` in three steps with dataclasses between them, so that an engine can run
+them in different threads or processes (:mod:`tbvar.engine`):
+
+1. :meth:`ScoringStage.prepare` — classify alleles (status per ALT) and gather the REF/ALT
+   windows of the scorable ones → :class:`PreparedChunk`;
+2. :meth:`ScoringStage.infer` — the model's forward passes → :class:`~tbvar.scores.VariantScores`;
+3. :meth:`ScoringStage.finish` — result rows (one per allele, in input order) and the chunk's
+   counts → :class:`ScoredChunk`.
+
+The stage keeps no state between chunks: each :class:`ScoredChunk` carries its own counts
+(:class:`~tbvar.run_summary.RunSummary`) and the caller adds them up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from tbvar.genome import Genome
+from tbvar.model import N_CODE
+from tbvar.options import ScoreOptions
+from tbvar.run_summary import RunSummary
+from tbvar.scores import VariantScores
+from tbvar.scoring import Scorer
+from tbvar.variant_summaries import lod_summaries
+from tbvar.variants import STATUS_OK, VariantChunk, allele_frame, classify
+from tbvar.windows import Windows, build_windows
+
+
+@dataclass
+class PreparedChunk:
+    """A chunk ready for the model.
+
+    Attributes
+    ----------
+    chunk
+        The input chunk.
+    alleles
+        Its allele rows with ``status``, ``contig``, ``ref_match``, ``swapped``.
+    windows
+        Windows of the rows with status ``ok``, in row order.
+    """
+
+    chunk: VariantChunk
+    alleles: pd.DataFrame
+    windows: Windows
+
+
+@dataclass
+class ScoredChunk:
+    """Result rows of one chunk: one row per allele, in input order, and the VCF lines.
+
+    ``numbers`` are the records' input line numbers; ``counts`` count this chunk only.
+    """
+
+    rows: pd.DataFrame
+    lines: list[str] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)
+    index: int = 0
+    counts: RunSummary = field(default_factory=RunSummary)
+
+
+class ScoringStage:
+    """Scores chunks of variants with one genome, scorer and task selection.
+
+    Parameters
+    ----------
+    genome, scorer
+        Sequence source and model runner.
+    labels
+        Unique labels of all model tasks (see :func:`tbvar.tasks.task_labels`).
+    selected
+        Indices of the tasks to report (``None``: all).
+    options
+        What is scored (scores, top-k, input policies).
+    """
+
+    def __init__(self, genome: Genome, scorer: Scorer, labels: list[str],
+                 selected: list[int] | None, options: ScoreOptions) -> None:
+        self.genome = genome
+        self.scorer = scorer
+        self.options = options
+        self.selected = np.asarray(selected if selected is not None else range(len(labels)),
+                                   dtype=np.int64)
+        self.labels = np.asarray(labels, dtype=object)[self.selected]
+        self.score_columns = [f"{s}.{label}" for s in options.scores for label in self.labels]
+
+    def prepare(self, chunk: VariantChunk) -> PreparedChunk:
+        """Classify a chunk's alleles and gather the windows of the scorable ones."""
+        alleles = classify(chunk.alleles, self.genome, self.options.max_allele_length,
+                           self.options.ref_mismatch)
+        ok = alleles[alleles["status"] == STATUS_OK]
+        return PreparedChunk(chunk, alleles,
+                             build_windows(self.genome, ok, self.scorer.sequence_length))
+
+    def infer(self, prepared: PreparedChunk) -> VariantScores:
+        """The model's scores of a prepared chunk's windows."""
+        return self.scorer.score(prepared.windows.ref, prepared.windows.alt)
+
+    def finish(self, prepared: PreparedChunk, scores: VariantScores) -> ScoredChunk:
+        """Result rows and counts of a chunk from its model scores."""
+        alleles, windows = prepared.alleles, prepared.windows
+        ok = np.flatnonzero(alleles["status"].to_numpy() == STATUS_OK)
+        n = len(alleles)
+        rows = alleles.drop(columns=["contig"]).reset_index(drop=True)
+        rows["contains_n"] = _scatter(((windows.ref == N_CODE) | (windows.alt == N_CODE))
+                                      .any(axis=1), ok, n, fill=False)
+        rows["edge"] = _scatter(windows.edge, ok, n, fill=False)
+        lod = scores.lod[:, self.selected]
+        columns = {name: _scatter(values, ok, n) for name, values in
+                   {**lod_summaries(lod, self.labels, self.options.top_k),
+                    **scores.attention_scores()}.items()}
+        matrix = np.full((n, len(self.score_columns)), np.nan, dtype=np.float32)
+        if len(ok) and self.options.scores:
+            matrix[ok] = np.concatenate([scores.task_score(s)[:, self.selected]
+                                         for s in self.options.scores], axis=1)
+        result = pd.concat([rows, pd.DataFrame(columns),
+                            pd.DataFrame(matrix, columns=self.score_columns)], axis=1)
+        counts = RunSummary.of_rows(result, int(rows["record_index"].nunique()),
+                                    self.options.ref_mismatch)
+        chunk = prepared.chunk
+        return ScoredChunk(result, chunk.lines, chunk.numbers, chunk.index, counts)
+
+    def __call__(self, chunk: VariantChunk) -> ScoredChunk:
+        """All three steps for one chunk, in the calling thread."""
+        prepared = self.prepare(chunk)
+        return self.finish(prepared, self.infer(prepared))
+
+    @cached_property
+    def template(self) -> pd.DataFrame:
+        """A zero-row result frame with every output column and its dtype."""
+        return self(VariantChunk(allele_frame([]))).rows
+
+
+def _scatter(values: np.ndarray, rows: np.ndarray, n: int,
+             fill: object = None) -> np.ndarray:
+    """Values of scored ``rows`` placed into an n-row column; elsewhere ``fill`` or, by
+    dtype, NaN (floats), -1 (integers) or ``''`` (text)."""
+    values = np.asarray(values)
+    if fill is None:
+        fill = {"f": np.nan, "i": -1}.get(values.dtype.kind, "")
+    out = np.full(n, fill, dtype=values.dtype if values.dtype.kind in "fib" else object)
+    out[rows] = values
+    return out
