@@ -218,8 +218,8 @@ def score_vcf(vcf: PathLike, genome: PathLike | Genome, model: PathLike | nn.Mod
         What is scored (:class:`~tbvar.options.ScoreOptions`) and how the run executes
         (:class:`~tbvar.options.RunOptions`); defaults if not given.
     **settings
-        Any field of either, overriding the objects: ``scores`` (per-task scores: ``ref, alt,
-        diff, lod, absdiff, abslod``), ``tasks`` (selectors: index, target, cell type or
+        Any field of either, overriding the objects: ``scores`` (per-task scores, names in
+        :data:`tbvar.scores.TASK_SCORES`), ``tasks`` (selectors: index, target, cell type or
         label), ``top_k``, ``reverse_complement``, ``max_allele_length``, ``ref_mismatch``
         (``skip``, ``flip``, ``use-vcf``), ``contig_map`` (``{VCF contig: FASTA contig}`` or a
         two-column TSV file), ``device``, ``batch_size``, ``precision``, ``chunk_size``,

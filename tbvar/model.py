@@ -1,6 +1,6 @@
 """TBiNet: convolution → max-pool → attention → BiLSTM → dense (Park et al. 2020).
 
-The module follows the reference Keras model layer by layer (see DESIGN.md):
+The module follows the reference Keras model layer by layer (see docs/architecture.md):
 
 - input one-hot ``(N, L, 4)`` in base order A, G, C, T (N = all zeros), or uint8 base codes
   ``(N, L)`` (0..3 = A, G, C, T; 4 = N) which are one-hot encoded on the model's device;

@@ -6,6 +6,8 @@ probabilities (and attention, for models that have it) of a batch of REF and ALT
 - per task (:data:`TASK_SCORES`, one column per task): ``ref``, ``alt`` probabilities;
   ``diff`` = alt − ref; ``lod`` = logit(alt) − logit(ref) with p clipped to [ε, 1 − ε]
   (ε = :data:`LOGIT_EPS`); ``absdiff``, ``abslod`` their absolute values;
+  ``deepsea_effect`` = |lod| · |diff| (kipoi-veff's ``DeepSEA_effect``; kipoi averages it over
+  strands, tbvar computes it from the strand-averaged probabilities like every score);
 - per variant, for models with attention (:data:`ATTENTION_SCORES`): ``attn_shift`` =
   ½ Σ|a_alt − a_ref| (total variation), ``attn_center`` = a_alt[c] − a_ref[c] at the bin c
   centred on the variant, ``attn_peak_ref``/``attn_peak_alt`` = argmax bins.
@@ -78,6 +80,8 @@ TASK_SCORES: dict[str, Callable[[VariantScores], np.ndarray]] = {
     "lod": lambda s: s.lod,
     "absdiff": lambda s: np.abs(s.alt - s.ref),
     "abslod": lambda s: np.abs(s.lod),
+    # kipoi-veff's DeepSEA_effect, |lod| * |diff|, here of the fwd/RC averaged probabilities
+    "deepsea_effect": lambda s: np.abs(s.lod) * np.abs(s.alt - s.ref),
 }
 #: Per-variant attention scores (models with attention only).
 ATTENTION_SCORES = ("attn_shift", "attn_center", "attn_peak_ref", "attn_peak_alt")

@@ -61,7 +61,7 @@ def run_one(model: torch.nn.Module, seq: str) -> tuple[np.ndarray, np.ndarray]:
 
 def reference_scores(model: torch.nn.Module, contig: str, pos: int, ref: str, alt: str,
                      length: int, rc: bool = True) -> dict[str, np.ndarray]:
-    """Scores of one variant, per DESIGN.md, the slow way."""
+    """Scores of one variant, per docs/architecture.md, the slow way."""
     out = {}
     for name, allele in (("ref", ref), ("alt", alt)):
         seq = window(contig, pos, ref, allele, length)

@@ -35,7 +35,7 @@ def _window(contig: np.ndarray, pos0: int, ref_len: int, allele: str, length: in
 
 
 def _plain_window(contig: np.ndarray, pos0: int, length: int) -> np.ndarray:
-    """The genome window of DESIGN.md by direct slicing, N outside the contig."""
+    """The genome window of docs/architecture.md by direct slicing, N outside the contig."""
     padded = np.concatenate([np.full(length, N_CODE, np.uint8), contig,
                              np.full(length, N_CODE, np.uint8)])
     start = pos0 - length // 2 + length

@@ -51,8 +51,8 @@ def test_engine_matches_slow_reference_on_220_variants(chr17: str, small_model: 
     variants = random_variants(chr17, 220, seed=7)
     assert (variants["ref"].str.len() != variants["alt"].str.len()).sum() > 80  # indels
     frame = tbvar.score_variants(variants, EXAMPLE_GENOME, small_model, device="cpu",
-                                 batch_size=16, scores=("ref", "alt", "lod", "diff"),
-                                 chunk_size=64)
+                                 batch_size=16, chunk_size=64,
+                                 scores=("ref", "alt", "lod", "diff", "deepsea_effect"))
     assert (frame["status"] == "ok").all()
     labels = [f"task{j}" for j in range(small_model.config.n_tasks)]
     worst = {}
@@ -65,6 +65,11 @@ def test_engine_matches_slow_reference_on_220_variants(chr17: str, small_model: 
                                   abs(frame.loc[i, "attn_shift"] - want["attn_shift"]))
         assert frame.loc[i, "attn_peak_ref"] == int(np.argmax(want["ref_attention"]))
     assert max(worst.values()) < 1e-5, worst
+    # kipoi's DeepSEA_effect from the (checked) lod and diff; a product of small numbers, so
+    # relative to the float32 values rather than to the float64 reference
+    lod, diff, effect = (frame.filter(like=f"{s}.").to_numpy() for s in
+                         ("lod", "diff", "deepsea_effect"))
+    np.testing.assert_allclose(effect, np.abs(lod) * np.abs(diff), rtol=1e-6)
 
 
 def test_reverse_complement_gives_same_probabilities_and_flipped_attention(

@@ -1,4 +1,4 @@
-"""Windows against hand-written expectations (DESIGN.md window rule)."""
+"""Windows against hand-written expectations (docs/architecture.md window rule)."""
 
 from __future__ import annotations
 
