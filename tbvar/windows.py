@@ -1,12 +1,12 @@
 """Reference and alternate sequence windows, gathered with numpy from encoded contigs.
 
-Window rule (docs/architecture.md): the window of length L starts at ``pos0 - L/2`` (``pos0`` = 0-based
-position of the first REF base), so the first allele base sits at index L/2. A window for an
-allele is the left flank, then the allele, then the genome after the REF allele, cut or filled
-to L. The REF window is built by the same rule with the REF allele, so it equals the plain
-genome window whenever REF matches the genome. Positions outside the contig are N (code 4)
-and flag the row as ``edge``. Everything is vectorised over variants: one fancy-index gather
-per contig, no per-variant string slicing.
+Window rule (docs/architecture.md): the window of length L starts at ``pos0 - L/2``
+(``pos0`` = 0-based position of the first REF base), so the first allele base sits at index
+L/2. A window for an allele is the left flank, then the allele, then the genome after the REF
+allele, cut or filled to L. The REF window is built by the same rule with the REF allele, so it
+equals the plain genome window whenever REF matches the genome. Positions outside the contig
+are N (code 4) and flag the row as ``edge``. Everything is vectorised over variants: one
+fancy-index gather per contig, no per-variant string slicing.
 """
 
 from __future__ import annotations
