@@ -11,7 +11,7 @@ holding a JSON document::
 
 Tensors are the model's ``state_dict`` (float32). Loading checks the format marker, the
 version, that every tensor the model needs is present with the right shape and that nothing
-else is, and reports any problem as :class:`ModelFileError` naming the file.
+else is, and reports any problem as :class:`tbvar.errors.ModelFileError` naming the file.
 """
 
 from __future__ import annotations
@@ -28,16 +28,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from tbvar.atomic import atomic_write
+from tbvar.errors import ModelFileError
 from tbvar.model import ONEHOT_ORDER, TBiNet, TBiNetConfig
 from tbvar.tasks import TASK_COLUMNS, generic_tasks
 
 FORMAT_NAME = "tbvar-model"
 FORMAT_VERSION = 1
 METADATA_KEY = "tbvar"
-
-
-class ModelFileError(ValueError):
-    """A file is not a valid tbvar model."""
 
 
 @dataclass
@@ -188,11 +185,3 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu"
     model.load_state_dict(state)
     info.sha256 = file_sha256(path)
     return model.to(device).eval(), info
-
-
-def import_keras(path: str | os.PathLike[str], output: str | os.PathLike[str] | None = None,
-                 **options: Any) -> tuple[TBiNet, ModelInfo]:
-    """Convert a Keras TBiNet HDF5 file; see :func:`tbvar.keras_import.import_keras`."""
-    from tbvar.keras_import import import_keras as _import_keras  # h5py only when needed
-
-    return _import_keras(path, output, **options)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tbvar.checkpoint import ModelInfo, read_model_info
 from tbvar.download import ProgressBar
+from tbvar.errors import DownloadError
 from tbvar.model import RECURRENT_ACTIVATIONS
 from tbvar.registry import (
     DEFAULT_MODEL,
@@ -113,7 +114,7 @@ def _fetch(args: argparse.Namespace) -> int:
         with ProgressBar() as progress:
             path = fetch_model(args.name, registry=registry, source_file=args.file,
                                force=args.force, progress=progress)
-    except ValueError as exc:
+    except (ValueError, DownloadError) as exc:
         if entry is not None and args.file is None:
             raise ValueError(f"{exc}; to install it by hand, {manual_instructions(entry)}"
                              ) from None

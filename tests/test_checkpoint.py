@@ -9,7 +9,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from tbvar.checkpoint import ModelFileError, ModelInfo, load_model, read_model_info, save_model
+from tbvar.checkpoint import ModelInfo, load_model, read_model_info, save_model
+from tbvar.errors import ModelFileError
 from tbvar.model import TBiNetConfig
 from tbvar.tasks import generic_tasks, tbinet_tasks
 

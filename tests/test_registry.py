@@ -17,11 +17,11 @@ import tbvar
 from tbvar import download, registry
 from tbvar.checkpoint import ModelInfo, file_sha256, load_model, save_model
 from tbvar.cli import main
+from tbvar.errors import DownloadError
 from tbvar.keras_import import import_keras
 from tbvar.model import TBiNet, TBiNetConfig
 from tbvar.registry import (
     ChecksumError,
-    DownloadError,
     RegistryError,
     fetch_model,
     load_registry,
