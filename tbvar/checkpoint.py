@@ -3,15 +3,20 @@
 A tbvar model file is a ``.safetensors`` file whose header metadata has one key, ``tbvar``,
 holding a JSON document::
 
-    {"format": "tbvar-model", "format_version": 1,
-     "config": {...TBiNetConfig...}, "onehot_order": "AGCT", "sequence_length": 1000,
-     "genome_build": "hg19", "tasks": [{"index": 125, "cell_type": ..., "target": ...,
-     "treatment": ...}, ...], "task_source": "...", "description": "...",
-     "random_weights": false, "provenance": {...}}
+    {"format": "tbvar-model", "format_version": 2, "arch": "tbinet",
+     "config": {...the architecture's config...}, "onehot_order": "AGCT",
+     "sequence_length": 1000, "genome_build": "hg19", "tasks": [{"index": 125,
+     "cell_type": ..., "target": ..., "treatment": ...}, ...], "task_source": "...",
+     "description": "...", "random_weights": false, "provenance": {...}}
+
+``arch`` is a name in :data:`tbvar.architectures.REGISTRY`. Version 1 files have no ``arch``
+and are TBiNet; they are still read. Version 2 was introduced with the other architectures, so
+that an older tbvar refuses every new file with a clear version message instead of failing on
+a config it does not know.
 
 Tensors are the model's ``state_dict`` (float32). Loading checks the format marker, the
 version, that every tensor the model needs is present with the right shape and that nothing
-else is, and reports any problem as :class:`ModelFileError` naming the file.
+else is, and reports any problem as :class:`tbvar.errors.ModelFileError` naming the file.
 """
 
 from __future__ import annotations
@@ -26,25 +31,35 @@ import pandas as pd
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+from torch import nn
 
+from tbvar.architectures import (
+    ARCHITECTURES,
+    ModelConfig,
+    architecture_of,
+    build_model,
+    config_from_dict,
+)
 from tbvar.atomic import atomic_write
-from tbvar.model import ONEHOT_ORDER, TBiNet, TBiNetConfig
+from tbvar.errors import ModelFileError
+from tbvar.model import ONEHOT_ORDER, TBiNet
 from tbvar.tasks import TASK_COLUMNS, generic_tasks
 
 FORMAT_NAME = "tbvar-model"
-FORMAT_VERSION = 1
+#: Version written; version 1 (TBiNet only, no ``arch`` key) is still read.
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
 METADATA_KEY = "tbvar"
-
-
-class ModelFileError(ValueError):
-    """A file is not a valid tbvar model."""
 
 
 @dataclass
 class ModelInfo:
-    """Everything a model file says about itself besides its weights."""
+    """Everything a model file says about itself besides its weights.
 
-    config: TBiNetConfig
+    ``config`` is the config of any registered architecture; :attr:`arch` follows from it.
+    """
+
+    config: ModelConfig
     tasks: pd.DataFrame
     genome_build: str = "unknown"
     description: str = ""
@@ -54,11 +69,17 @@ class ModelInfo:
     path: str | None = None
     sha256: str | None = None
 
+    @property
+    def arch(self) -> str:
+        """Registry name of the model's architecture (from the config's class)."""
+        return architecture_of(self.config).name
+
     def to_json(self) -> dict[str, Any]:
         """The JSON metadata document stored in the file."""
         return {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
+            "arch": self.arch,
             "config": self.config.to_dict(),
             "onehot_order": ONEHOT_ORDER,
             "sequence_length": self.config.sequence_length,
@@ -80,8 +101,11 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def save_model(model: TBiNet, path: str | os.PathLike[str], info: ModelInfo) -> None:
-    """Write ``model`` and ``info`` to ``path`` atomically (temporary file + rename)."""
+def save_model(model: nn.Module, path: str | os.PathLike[str], info: ModelInfo) -> None:
+    """Write ``model`` and ``info`` to ``path`` atomically (temporary file + rename).
+
+    ``model`` is a module of any registered architecture; ``info.config`` is set to its config.
+    """
     if len(info.tasks) != model.config.n_tasks:
         raise ValueError(f"{len(info.tasks)} task descriptions for a model with "
                          f"{model.config.n_tasks} outputs")
@@ -103,14 +127,20 @@ def _parse_info(path: str, meta: dict[str, str] | None) -> ModelInfo:
         raise ModelFileError(f"{path}: tbvar metadata is not valid JSON ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{path}: metadata format is not {FORMAT_NAME!r}")
-    if doc.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(f"{path}: model format version {doc.get('format_version')!r} is "
-                             f"not supported (this tbvar reads version {FORMAT_VERSION})")
+    version = doc.get("format_version")
+    if version not in READ_VERSIONS:
+        readable = " and ".join(map(str, READ_VERSIONS))
+        raise ModelFileError(f"{path}: model format version {version!r} is not supported "
+                             f"(this tbvar reads versions {readable})")
     if doc.get("onehot_order", ONEHOT_ORDER) != ONEHOT_ORDER:
         raise ModelFileError(f"{path}: one-hot order {doc.get('onehot_order')!r} is not "
                              f"{ONEHOT_ORDER}")
+    arch = doc.get("arch") if version != 1 else TBiNet.arch
+    if arch not in ARCHITECTURES:
+        raise ModelFileError(f"{path}: model architecture {arch!r} is not one this tbvar knows "
+                             f"({', '.join(ARCHITECTURES)})")
     try:
-        config = TBiNetConfig.from_dict(doc["config"])
+        config = config_from_dict(arch, doc["config"])
         tasks = pd.DataFrame(doc["tasks"], columns=list(TASK_COLUMNS))
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: invalid model metadata ({exc})") from None
@@ -144,8 +174,8 @@ def read_model_info(path: str | os.PathLike[str]) -> ModelInfo:
 
 
 def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu"
-               ) -> tuple[TBiNet, ModelInfo]:
-    """Load a tbvar model file without unpickling anything.
+               ) -> tuple[nn.Module, ModelInfo]:
+    """Load a tbvar model file of any registered architecture without unpickling anything.
 
     Parameters
     ----------
@@ -157,7 +187,8 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu"
     Returns
     -------
     model, info
-        The model in eval mode and its metadata (``info.sha256`` is the file's hash).
+        The model (a :class:`tbvar.architectures.SequenceModel`) in eval mode and its metadata
+        (``info.sha256`` is the file's hash).
 
     Raises
     ------
@@ -166,7 +197,7 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu"
     """
     path = str(path)
     info = read_model_info(path)
-    model = TBiNet(info.config)
+    model = build_model(info.config)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     try:
         with safe_open(path, framework="pt") as handle:
@@ -175,7 +206,8 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu"
             extra = sorted(names - set(expected))
             if missing or extra:
                 raise ModelFileError(f"{path}: tensors do not match the model config "
-                                     f"(missing {missing[:5]}, unexpected {extra[:5]})")
+                                     f"(a {info.arch} model: missing {missing[:5]}, "
+                                     f"unexpected {extra[:5]})")
             state = {}
             for name in expected:
                 tensor = handle.get_tensor(name)
@@ -188,11 +220,3 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu"
     model.load_state_dict(state)
     info.sha256 = file_sha256(path)
     return model.to(device).eval(), info
-
-
-def import_keras(path: str | os.PathLike[str], output: str | os.PathLike[str] | None = None,
-                 **options: Any) -> tuple[TBiNet, ModelInfo]:
-    """Convert a Keras TBiNet HDF5 file; see :func:`tbvar.keras_import.import_keras`."""
-    from tbvar.keras_import import import_keras as _import_keras  # h5py only when needed
-
-    return _import_keras(path, output, **options)

@@ -30,6 +30,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from tbvar import __version__
+from tbvar.errors import DownloadError
 
 RETRIES = 3
 RETRY_DELAY_S = 1.0
@@ -71,10 +72,6 @@ class ProgressBar:
     def __exit__(self, *_: object) -> None:
         if self._bar is not None:
             self._bar.close()
-
-
-class DownloadError(OSError):
-    """A download failed: unreachable, an HTTP error, interrupted too often, a web page."""
 
 
 class _Interrupted(Exception):

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pysam
-from platformdirs import user_cache_dir
 
+from tbvar.cache import default_cache_dir
+from tbvar.errors import GenomeError
 from tbvar.model import N_CODE, ONEHOT_ORDER
 
 ENCODE_CHUNK = 8 << 20  # bases fetched per step while encoding a contig
@@ -37,10 +38,6 @@ BASE_TO_CODE = _base_lookup()
 CODE_TO_BASE = np.frombuffer(ONEHOT_ORDER.encode() + b"N", dtype=np.uint8)
 
 
-class GenomeError(ValueError):
-    """A genome FASTA cannot be opened or read."""
-
-
 def encode_sequence(sequence: str | bytes) -> np.ndarray:
     """Base codes (uint8) of a DNA string; case-insensitive, non-ACGT → N."""
     raw = sequence.encode("ascii", "replace") if isinstance(sequence, str) else sequence
@@ -50,11 +47,6 @@ def encode_sequence(sequence: str | bytes) -> np.ndarray:
 def decode_sequence(codes: np.ndarray) -> str:
     """Upper-case DNA string of base codes."""
     return CODE_TO_BASE[np.asarray(codes, dtype=np.intp)].tobytes().decode("ascii")
-
-
-def default_cache_dir() -> Path:
-    """``$TBVAR_CACHE`` or the user cache directory for tbvar."""
-    return Path(os.environ.get("TBVAR_CACHE") or user_cache_dir("tbvar"))
 
 
 def contig_name_candidates(name: str) -> list[str]:
@@ -119,8 +111,8 @@ class Genome:
         FASTA or bgzip-compressed FASTA (``.fai`` and, for bgzip, ``.gzi`` are created if
         missing and the directory is writable).
     cache_dir
-        Where encoded contigs are kept; ``None`` → :func:`default_cache_dir` / ``genomes``;
-        ``False`` keeps them in memory only.
+        Where encoded contigs are kept; ``None`` → :func:`tbvar.cache.default_cache_dir` /
+        ``genomes``; ``False`` keeps them in memory only.
     contig_map
         Explicit ``{input name: FASTA name}`` mapping used instead of automatic harmonisation
         for the names it lists (see :func:`read_contig_map`). Automatic harmonisation tries

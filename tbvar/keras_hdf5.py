@@ -18,14 +18,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from tbvar.checkpoint import ModelFileError
+from tbvar.errors import KerasImportError
 
 #: ``{layer name: (Keras class name, layer config)}`` from a file's ``model_config``.
 LayerSpecs = dict[str, tuple[str, dict[str, Any]]]
-
-
-class KerasImportError(ModelFileError):
-    """A Keras file cannot be imported as a TBiNet model."""
 
 
 @dataclass

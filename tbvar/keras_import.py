@@ -31,8 +31,8 @@ import torch
 
 from tbvar import __version__
 from tbvar.checkpoint import ModelInfo, file_sha256, save_model
+from tbvar.errors import KerasImportError
 from tbvar.keras_hdf5 import (
-    KerasImportError,
     KerasLayer,
     LayerSpecs,
     attr_text,

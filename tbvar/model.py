@@ -24,15 +24,16 @@ Design notes
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-#: One-hot channel order used by TBiNet and DeepSEA.
+from tbvar.json_config import JsonConfig
+
+#: One-hot channel order of every architecture (and of DeepSEA's data).
 ONEHOT_ORDER = "AGCT"
 #: Code used for N (and any base that is not A, G, C or T).
 N_CODE = 4
@@ -40,7 +41,7 @@ RECURRENT_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
 
 
 @dataclass(frozen=True)
-class TBiNetConfig:
+class TBiNetConfig(JsonConfig):
     """Hyper-parameters of a TBiNet model (stored in every checkpoint).
 
     The defaults are the paper's sizes.
@@ -82,19 +83,6 @@ class TBiNetConfig:
         c = round((self.sequence_length // 2 - half_field) / self.pool_size)
         return int(min(max(c, 0), self.n_bins - 1))
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON representation."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TBiNetConfig:
-        """Build from :meth:`to_dict` output; unknown keys are an error."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
-        return cls(**data)
-
 
 def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
     """Keras 2.2.4 hard sigmoid ``clip(0.2 x + 0.5, 0, 1)`` (not torch's slope-1/6 version)."""
@@ -122,8 +110,8 @@ class TBiNet(nn.Module):
         Hyper-parameters; defaults to the paper's model.
     """
 
-    arch = "tbinet"
-    has_attention = True
+    arch: ClassVar[str] = "tbinet"
+    has_attention: ClassVar[bool] = True
 
     def __init__(self, config: TBiNetConfig | None = None) -> None:
         super().__init__()

@@ -6,8 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
+from tbvar.architectures import architecture
 from tbvar.checkpoint import ModelInfo, read_model_info
 from tbvar.download import ProgressBar
+from tbvar.errors import DownloadError
 from tbvar.model import RECURRENT_ACTIVATIONS
 from tbvar.registry import (
     DEFAULT_MODEL,
@@ -29,12 +31,11 @@ def _print_info(label: str, info: ModelInfo) -> None:
         print("WEIGHTS         RANDOM (untrained): predictions are meaningless; "
               "for tests and demos only")
     print(f"genome build    {info.genome_build}")
-    print(f"sequence length {config.sequence_length} "
-          f"(one-hot A,G,C,T; {config.n_bins} attention bins)")
-    print(f"architecture    conv {config.n_kernels}x{config.kernel_width}, "
-          f"pool {config.pool_size}, "
-          f"BiLSTM {config.lstm_units} ({config.recurrent_activation} gates), "
-          f"dense {config.dense_units}, {config.n_tasks} tasks")
+    bins = f"; {config.n_bins} attention bins" if architecture(info.arch).has_attention else ""
+    print(f"sequence length {config.sequence_length} (one-hot A,G,C,T{bins})")
+    sizes = ", ".join(f"{key} {value}" for key, value in config.to_dict().items()
+                      if key not in ("sequence_length", "n_tasks"))
+    print(f"architecture    {info.arch}: {sizes}; {config.n_tasks} tasks")
     print(f"task source     {info.task_source or '-'}")
     labels = task_labels(info.tasks)
     shown = ", ".join(labels[:5]) + (", ..." if len(labels) > 5 else "")
@@ -113,7 +114,7 @@ def _fetch(args: argparse.Namespace) -> int:
         with ProgressBar() as progress:
             path = fetch_model(args.name, registry=registry, source_file=args.file,
                                force=args.force, progress=progress)
-    except ValueError as exc:
+    except (ValueError, DownloadError) as exc:
         if entry is not None and args.file is None:
             raise ValueError(f"{exc}; to install it by hand, {manual_instructions(entry)}"
                              ) from None

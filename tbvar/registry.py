@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from tbvar.atomic import atomic_write
-from tbvar.checkpoint import ModelFileError, file_sha256, load_model, read_model_info, save_model
-from tbvar.download import DownloadError as TransferError
+from tbvar.cache import default_cache_dir
+from tbvar.checkpoint import file_sha256, load_model, read_model_info, save_model
 from tbvar.download import Progress, download_to
-from tbvar.genome import default_cache_dir
+from tbvar.errors import DownloadError, ModelFileError
 
 REGISTRY_ENV = "TBVAR_REGISTRY"
 DEFAULT_MODEL = "tbinet"
@@ -41,10 +41,6 @@ _DRIVE_ID = "16bDDb9N3NOCngERRxfR9eJDvZAbs1pBl"
 
 class RegistryError(ValueError):
     """A model name cannot be resolved, fetched or installed."""
-
-
-class DownloadError(RegistryError):
-    """A download failed (offline, HTTP error, interrupted too often, a web page instead)."""
 
 
 class ChecksumError(RegistryError):
@@ -172,7 +168,7 @@ def download(url: str, directory: str | os.PathLike[str], *,
 
     Transfers resume and retry as :func:`tbvar.download.download_to` does. On any failure the
     temporary file is removed (nothing partial is left in the cache) and
-    :class:`DownloadError` is raised; the caller owns the returned file.
+    :class:`tbvar.errors.DownloadError` is raised; the caller owns the returned file.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -181,9 +177,6 @@ def download(url: str, directory: str | os.PathLike[str], *,
     part = Path(name)
     try:
         download_to(url, part, progress=progress)
-    except TransferError as exc:
-        part.unlink(missing_ok=True)
-        raise DownloadError(str(exc)) from None
     except BaseException:
         part.unlink(missing_ok=True)
         raise

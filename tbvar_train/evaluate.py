@@ -22,9 +22,9 @@ import torch
 from sklearn.metrics import auc, precision_recall_curve, roc_curve
 from torch import nn
 
+from tbvar.checkpoint import load_model
 from tbvar.model import reverse_complement_codes
 from tbvar.tasks import tbinet_tasks
-from tbvar_train.architectures import load_trained
 from tbvar_train.checkpointing import atomic_write_text
 from tbvar_train.dataset import ShardLoader, ShardSplit
 from tbvar_train.distributed import resolve_device
@@ -84,7 +84,7 @@ def is_tbinet_task_set(tasks: pd.DataFrame) -> bool:
 
 def evaluate(model_path: str, data: str, split: str = "test", batch_size: int = 256,
              device: str = "auto") -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Evaluate a tbvar model file (or baseline weights) on one split of a shard directory.
+    """Evaluate a tbvar model file (any architecture) on one split of a shard directory.
 
     Returns
     -------
@@ -93,7 +93,7 @@ def evaluate(model_path: str, data: str, split: str = "test", batch_size: int = 
         means over tasks with both classes, counts, and the paper's Table 4 when applicable.
     """
     resolved = resolve_device(device)
-    model, arch, model_tasks = load_trained(model_path, resolved)
+    model, info = load_model(model_path, resolved)
     shard = ShardSplit(data, split)
     config = model.config
     if (config.sequence_length, config.n_tasks) != (shard.meta["sequence_length"],
@@ -106,12 +106,12 @@ def evaluate(model_path: str, data: str, split: str = "test", batch_size: int = 
     table = pd.concat([tasks, task_metrics(np.asarray(shard.y), scores)], axis=1)
     defined = table.dropna(subset=["auroc", "aupr"])
     summary: dict[str, Any] = {
-        "model": str(model_path), "arch": arch, "data": str(data), "split": split,
+        "model": str(model_path), "arch": info.arch, "data": str(data), "split": split,
         "n_sequences": len(shard), "n_tasks": len(table),
         "n_tasks_evaluated": len(defined), "n_tasks_single_class": len(table) - len(defined),
         "mean_auroc": float(defined["auroc"].mean()) if len(defined) else float("nan"),
         "mean_aupr": float(defined["aupr"].mean()) if len(defined) else float("nan"),
-        "model_tasks_match_data": model_tasks["index"].tolist() == tasks["index"].tolist(),
+        "model_tasks_match_data": info.tasks["index"].tolist() == tasks["index"].tolist(),
         "averaging": "mean of forward and reverse-complement probabilities",
     }
     if is_tbinet_task_set(tasks):
@@ -142,7 +142,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate", help="per-task AUROC/AUPR of a model on a shard split",
         description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True,
-                        help="tbvar model file or <arch>.weights.safetensors from fit")
+                        help="tbvar model file (e.g. RUNDIR/model.safetensors from fit)")
     parser.add_argument("--data", required=True, help="tbvar shard directory")
     parser.add_argument("--split", choices=SPLITS, default="test")
     parser.add_argument("-o", "--output", required=True, help="per-task table (TSV)")

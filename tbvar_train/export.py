@@ -11,8 +11,8 @@ import pandas as pd
 import torch
 
 import tbvar
+from tbvar.architectures import build_model
 from tbvar.checkpoint import ModelInfo, save_model
-from tbvar_train.architectures import build_model, save_weights
 from tbvar_train.checkpointing import atomic_write_text
 
 if TYPE_CHECKING:
@@ -45,16 +45,15 @@ def fit_command(options: FitOptions) -> str:
 
 
 def export_best(trainer: _Trainer, options: FitOptions) -> Path:
-    """Save the best epoch's weights; TBiNet as a tbvar model file, baselines as weights.
+    """Save the best epoch's weights as the tbvar model file ``model.safetensors``.
 
     Returns
     -------
     Path
-        ``model.safetensors`` (TBiNet, loadable by ``tbvar score``) or
-        ``<arch>.weights.safetensors`` (baselines, for ``tbvar-train evaluate`` only).
+        The model file (any architecture; read by ``tbvar score`` and ``tbvar-train evaluate``).
     """
     meta, state = trainer.meta, trainer.state
-    model = build_model(options.arch, trainer.config)
+    model = build_model(trainer.config)
     model.load_state_dict(trainer.best)
     provenance = {
         "trained_by": "tbvar-train fit", "tbvar_version": tbvar.__version__,
@@ -66,15 +65,12 @@ def export_best(trainer: _Trainer, options: FitOptions) -> Path:
         "batch_size": options.batch_size, "world_size": trainer.env.world_size,
         "lr": options.lr, "precision": trainer.precision,
     }
-    tasks = trainer.train_split.tasks
-    if options.arch != "tbinet":
-        path = trainer.out / f"{options.arch}.weights.safetensors"
-        save_weights(model, options.arch, path, tasks, provenance)
-        return path
     path = trainer.out / "model.safetensors"
     genome_build = str(meta.get("provenance", {}).get("genome_build", "unknown"))
-    info = ModelInfo(config=trainer.config, tasks=tasks, genome_build=genome_build,
-                     description=f"TBiNet trained by tbvar-train on {Path(options.data).name}",
+    info = ModelInfo(config=trainer.config, tasks=trainer.train_split.tasks,
+                     genome_build=genome_build,
+                     description=(f"{type(model).__name__} trained by tbvar-train on "
+                                  f"{Path(options.data).name}"),
                      task_source=f"tbvar shards {provenance['data']}", provenance=provenance)
     save_model(model, path, info)
     return path

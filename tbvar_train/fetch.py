@@ -19,7 +19,8 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 from tbvar.checkpoint import file_sha256
-from tbvar.download import DownloadError, ProgressBar, download_to
+from tbvar.download import ProgressBar, download_to
+from tbvar.errors import DownloadError
 
 DEEPSEA_URL = "http://deepsea.princeton.edu/media/code/deepsea_train_bundle.v0.9.tar.gz"
 

@@ -29,7 +29,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from tbvar_train.architectures import ARCHITECTURES, build_model, config_to_dict, make_config
+from tbvar.architectures import architecture
+from tbvar_train.architectures import build_model, make_config
 from tbvar_train.checkpointing import (
     flatten_optimizer,
     load_checkpoint,
@@ -152,7 +153,7 @@ class _Trainer:
         self.config = make_config(options.arch, meta["sequence_length"], meta["n_tasks"],
                                   options.model_config)
         torch.manual_seed(options.seed)
-        self.model = build_model(options.arch, self.config, options.init).to(env.device)
+        self.model = build_model(self.config, options.init).to(env.device)
         self.optimizer = make_optimizer(self.model, options.lr, env.device)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         self.out = Path(options.out)
@@ -171,7 +172,7 @@ class _Trainer:
             "epoch": 0, "step": 0, "best_valid_loss": None, "best_epoch": None,
             "bad_epochs": 0, "stopped": False, "history": [], "partial_loss": [0.0, 0.0],
             "epoch_seconds": 0.0, "world_size": env.world_size, "precision": self.precision,
-            "options": dataclasses.asdict(options), "config": config_to_dict(self.config),
+            "options": dataclasses.asdict(options), "config": self.config.to_dict(),
             "data": {k: meta[k] for k in ("sequence_length", "n_tasks", "splits")},
         }
 
@@ -284,9 +285,9 @@ class _Trainer:
 def fit(options: FitOptions) -> dict[str, Any]:
     """Train a model on a tbvar shard directory and export the best epoch.
 
-    Writes ``checkpoint.safetensors``, ``metrics.csv``, ``metrics.json`` and, for TBiNet, the
-    tbvar model file ``model.safetensors`` (baselines: ``<arch>.weights.safetensors``) to
-    ``options.out``. Under ``torchrun`` every process calls this; rank 0 writes the files.
+    Writes ``checkpoint.safetensors``, ``metrics.csv``, ``metrics.json`` and the tbvar model
+    file ``model.safetensors`` (any architecture) to ``options.out``. Under ``torchrun`` every
+    process calls this; rank 0 writes the files.
 
     Returns
     -------
@@ -294,8 +295,7 @@ def fit(options: FitOptions) -> dict[str, Any]:
         Summary: epochs run, best epoch and validation loss, output paths, weight digests of
         all ranks (identical when the ranks stayed synchronised).
     """
-    if options.arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {options.arch!r}; expected {ARCHITECTURES}")
+    architecture(options.arch)  # an unknown name is a ValueError before any work
     if options.epochs < 1 or options.patience < 1 or options.batch_size < 1:
         raise ValueError("epochs, patience and batch size must be positive")
     env = start(options.device)

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tbvar_train.architectures import ARCHITECTURES, INITIALISATIONS
+from tbvar.architectures import ARCHITECTURES
+from tbvar_train.architectures import INITIALISATIONS
 from tbvar_train.fit import PRECISIONS, FitOptions, fit
 
 

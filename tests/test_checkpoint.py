@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import save_file
 
-from tbvar.checkpoint import ModelFileError, ModelInfo, load_model, read_model_info, save_model
-from tbvar.model import TBiNetConfig
+from tbvar.baselines import DanQConfig
+from tbvar.checkpoint import ModelInfo, file_sha256, load_model, read_model_info, save_model
+from tbvar.errors import ModelFileError
+from tbvar.model import TBiNet, TBiNetConfig
 from tbvar.tasks import generic_tasks, tbinet_tasks
 
-from .conftest import make_model
+from .conftest import EXAMPLES, SMALL_CONFIG, make_model
+
+#: SHA-256 of the bundled example model (a version-1 file, never rewritten).
+EXAMPLE_MODEL_SHA256 = "2266cf6aa3bc60e8efe78272d286571d3905777948daf1486db8a5329ff8b90b"
 
 
 def test_round_trip_is_bit_exact_with_metadata(tmp_path: Path) -> None:
@@ -72,7 +79,6 @@ def test_safetensors_without_tbvar_metadata_is_rejected(tmp_path: Path) -> None:
 
 def test_wrong_shapes_and_missing_tensors_are_rejected(model_file: Path, tmp_path: Path
                                                        ) -> None:
-    from safetensors import safe_open
     with safe_open(model_file, framework="pt") as handle:
         meta = handle.metadata()
         tensors = {k: handle.get_tensor(k) for k in handle.keys()}
@@ -87,7 +93,8 @@ def test_wrong_shapes_and_missing_tensors_are_rejected(model_file: Path, tmp_pat
     doc = json.loads(meta["tbvar"])
     doc["format_version"] = 99
     save_file({}, tmp_path / "version.safetensors", metadata={"tbvar": json.dumps(doc)})
-    with pytest.raises(ModelFileError, match="version 99"):
+    with pytest.raises(ModelFileError, match=r"version 99 is not supported \(this tbvar reads "
+                                             r"versions 1 and 2\)"):
         read_model_info(tmp_path / "version.safetensors")
 
 
@@ -110,3 +117,72 @@ def test_pickle_file_is_rejected_without_unpickling(tmp_path: Path,
 def test_missing_file_message(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError, match="no such model file"):
         load_model(tmp_path / "nope.safetensors")
+
+
+def _version1_file(path: Path, model: TBiNet) -> Path:
+    """A model file as tbvar wrote it before the architecture registry (no ``arch`` key)."""
+    c = model.config
+    doc = {"format": "tbvar-model", "format_version": 1,
+           "config": {"sequence_length": c.sequence_length, "n_kernels": c.n_kernels,
+                      "kernel_width": c.kernel_width, "pool_size": c.pool_size,
+                      "lstm_units": c.lstm_units, "dense_units": c.dense_units,
+                      "n_tasks": c.n_tasks, "recurrent_activation": c.recurrent_activation,
+                      "conv_dropout": c.conv_dropout, "lstm_dropout": c.lstm_dropout},
+           "onehot_order": "AGCT", "sequence_length": c.sequence_length,
+           "genome_build": "hg19", "description": "old", "task_source": "", "random_weights": True,
+           "provenance": {}, "tasks": [{"index": j, "cell_type": "c", "target": f"t{j}",
+                                        "treatment": "None"} for j in range(c.n_tasks)]}
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path,
+              metadata={"tbvar": json.dumps(doc)})
+    return path
+
+
+def test_version_1_file_loads_as_tbinet(tmp_path: Path) -> None:
+    model = make_model()
+    loaded, info = load_model(_version1_file(tmp_path / "v1.safetensors", model))
+    assert isinstance(loaded, TBiNet) and info.arch == "tbinet" and info.config == model.config
+    assert info.description == "old" and info.tasks["target"].tolist()[:2] == ["t0", "t1"]
+    codes = torch.randint(0, 5, (3, model.config.sequence_length), dtype=torch.uint8)
+    with torch.no_grad():
+        assert torch.equal(loaded(codes)[0], model(codes)[0])
+
+
+def test_bundled_example_is_a_version_1_file_and_still_loads() -> None:
+    path = EXAMPLES / "model.safetensors"
+    assert file_sha256(path) == EXAMPLE_MODEL_SHA256  # the file is not rewritten
+    with safe_open(path, framework="pt") as handle:
+        assert json.loads(handle.metadata()["tbvar"])["format_version"] == 1
+    model, info = load_model(path)
+    assert isinstance(model, TBiNet) and info.arch == "tbinet"
+
+
+def _rewrite_metadata(source: Path, target: Path, **changes: object) -> Path:
+    with safe_open(source, framework="pt") as handle:
+        doc = json.loads(handle.metadata()["tbvar"])
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    save_file(tensors, target, metadata={"tbvar": json.dumps({**doc, **changes})})
+    return target
+
+
+def test_unknown_architecture_is_named_with_the_known_ones(model_file: Path,
+                                                           tmp_path: Path) -> None:
+    path = _rewrite_metadata(model_file, tmp_path / "basset.safetensors", arch="basset")
+    with pytest.raises(ModelFileError, match=r"basset.safetensors: model architecture "
+                                             r"'basset' is not one.*tbinet, danq, deepsea"):
+        read_model_info(path)
+    path = _rewrite_metadata(model_file, tmp_path / "noarch.safetensors", arch=None)
+    with pytest.raises(ModelFileError, match="noarch.safetensors: model architecture None"):
+        read_model_info(path)
+
+
+def test_tensors_of_another_architecture_are_refused(model_file: Path, tmp_path: Path) -> None:
+    c = SMALL_CONFIG
+    danq = DanQConfig(sequence_length=c.sequence_length, n_kernels=c.n_kernels,
+                      kernel_width=c.kernel_width, pool_size=c.pool_size,
+                      lstm_units=c.lstm_units, dense_units=c.dense_units, n_tasks=c.n_tasks)
+    path = _rewrite_metadata(model_file, tmp_path / "claims_danq.safetensors", arch="danq",
+                             config=danq.to_dict())
+    message = ("claims_danq.safetensors: tensors do not match the model config (a danq model: "
+               "missing [], unexpected ['attention.bias', 'attention.weight'])")
+    with pytest.raises(ModelFileError, match=re.escape(message)):
+        load_model(path)

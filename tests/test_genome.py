@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tbvar.genome import Genome, GenomeError, contig_name_candidates, encode_sequence
+from tbvar.errors import GenomeError
+from tbvar.genome import Genome, contig_name_candidates, encode_sequence
 
 from .conftest import EXAMPLE_GENOME
 

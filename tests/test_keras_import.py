@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from tbvar.checkpoint import ModelFileError, file_sha256, load_model
-from tbvar.checkpoint import import_keras as checkpoint_import_keras
+from tbvar.checkpoint import file_sha256, load_model
 from tbvar.cli import main
-from tbvar.keras_import import KerasImportError, import_keras, read_keras_tbinet
+from tbvar.errors import KerasImportError, ModelFileError
+from tbvar.keras_import import import_keras, read_keras_tbinet
 from tbvar.model import TBiNet, TBiNetConfig
 from tbvar.tasks import DEEPSEA_TASK_SOURCE, tbinet_tasks
 
@@ -163,7 +163,7 @@ def test_paper_sized_model(tmp_path):
     source = write_keras_file(tmp_path / "tbinet_best.hdf5", weights, backend="theano",
                               full_model=True, length=1000, pool=13, suffix=1)
     out = tmp_path / "tbinet.safetensors"
-    checkpoint_import_keras(source, out)
+    import_keras(source, out)
     model, info = load_model(out)
     assert info.config == TBiNetConfig(recurrent_activation="hard_sigmoid")
     assert info.genome_build == "hg19"

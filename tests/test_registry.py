@@ -17,11 +17,11 @@ import tbvar
 from tbvar import download, registry
 from tbvar.checkpoint import ModelInfo, file_sha256, load_model, save_model
 from tbvar.cli import main
+from tbvar.errors import DownloadError
 from tbvar.keras_import import import_keras
 from tbvar.model import TBiNet, TBiNetConfig
 from tbvar.registry import (
     ChecksumError,
-    DownloadError,
     RegistryError,
     fetch_model,
     load_registry,
@@ -357,7 +357,7 @@ def test_list_and_info_cli(tmp_path, monkeypatch, server, cache, keras_bytes, ca
     assert listed == {"tbinet": False, "small": True}
     assert main(["model", "info", "small"]) == 0
     out = capsys.readouterr().out
-    assert "installed       yes" in out and "hard_sigmoid gates" in out
+    assert "installed       yes" in out and "recurrent_activation hard_sigmoid" in out
     keras_file = tmp_path / "small.hdf5"
     keras_file.write_bytes(keras_bytes)
     assert main(["model", "info", str(keras_file)]) == 0

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import tbvar_train.fit as fit_module
+from tbvar.baselines import DanQ
 from tbvar.checkpoint import load_model
 from tbvar_train.checkpointing import load_checkpoint
 from tbvar_train.cli import main
@@ -160,8 +161,14 @@ def test_cli_trains_a_baseline(tiny, tmp_path, capsys):
                  "--epochs", "1", "--small-model-config", str(tmp_path / "danq.json"),
                  "--no-progress"])
     assert code == 0
-    assert not (tmp_path / "danq" / "model.safetensors").exists()
-    weights = tmp_path / "danq" / "danq.weights.safetensors"
-    assert main(["evaluate", "--model", str(weights), "--data", str(tiny),
+    exported = tmp_path / "danq" / "model.safetensors"
+    model, info = load_model(exported)
+    assert isinstance(model, DanQ) and info.arch == "danq" and info.config.lstm_units == 4
+    assert info.description.startswith("DanQ trained by tbvar-train")
+    assert info.tasks["target"].tolist() == ["motif0", "motif1", "motif2"]
+    best = load_checkpoint(tmp_path / "danq" / "checkpoint.safetensors")[0]["best"]
+    state = model.state_dict()
+    assert state.keys() == best.keys() and all(torch.equal(state[k], best[k]) for k in best)
+    assert main(["evaluate", "--model", str(exported), "--data", str(tiny),
                  "-o", str(tmp_path / "t.tsv")]) == 0
     assert "this model (danq)" in capsys.readouterr().out

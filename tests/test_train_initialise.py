@@ -37,10 +37,10 @@ def test_build_model_initialisation_choice() -> None:
     config = TBiNetConfig(sequence_length=100, n_kernels=8, kernel_width=8, pool_size=4,
                           lstm_units=4, dense_units=8, n_tasks=2)
     torch.manual_seed(1)
-    keras = build_model("tbinet", config)
+    keras = build_model(config)
     torch.manual_seed(1)
-    plain = build_model("tbinet", config, init="torch")
+    plain = build_model(config, init="torch")
     assert torch.count_nonzero(keras.output.bias) == 0
     assert torch.count_nonzero(plain.output.bias) > 0
     with pytest.raises(ValueError, match="unknown initialisation"):
-        build_model("tbinet", config, init="xavier")
+        build_model(config, init="xavier")
