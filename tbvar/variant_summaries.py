@@ -10,7 +10,6 @@ import numpy as np
 
 from tbvar.text import format_floats, join_columns
 
-SUMMARY_COLUMNS = ("max_abslod", "max_lod", "max_lod_task", "top_tasks")
 TOP_SEPARATOR = "&"
 
 
@@ -47,7 +46,8 @@ def _top_tasks(lod: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
 
 
 def lod_summaries(lod: np.ndarray, labels: np.ndarray, top_k: int) -> dict[str, np.ndarray]:
-    """:data:`SUMMARY_COLUMNS` for an ``(n, T)`` lod matrix with T task ``labels``."""
+    """``max_abslod``, ``max_lod``, ``max_lod_task`` and ``top_tasks`` per row of an ``(n, T)``
+    lod matrix with T task ``labels``."""
     absolute = np.abs(lod)
     best = absolute.max(axis=1, initial=0.0)
     strongest = absolute.argmax(axis=1)

@@ -35,7 +35,7 @@ from tbvar.genome import BASE_TO_CODE, Genome
 from tbvar.vcf_reader import RawRecord, VariantInputError, VcfSource
 
 __all__ = ["VariantInputError", "VariantChunk", "classify", "iter_vcf_chunks",
-           "iter_source_chunks", "read_vcf_header", "alleles_from_frame"]
+           "iter_source_chunks", "alleles_from_frame"]
 
 STATUS_OK = "ok"
 STATUSES = ("ok", "no_alt", "symbolic_allele", "ambiguous_allele", "too_long",
@@ -177,11 +177,6 @@ def _records_to_rows(record_index: int, chrom: str, pos: int, vid: str | None, r
     if not alts:
         return [(record_index, -1, chrom, pos, vid, ref, None)]
     return [(record_index, k, chrom, pos, vid, ref, alt) for k, alt in enumerate(alts)]
-
-
-def read_vcf_header(path: str | os.PathLike[str]) -> str:
-    """The raw header text of a VCF/BCF (``##`` lines and the ``#CHROM`` line)."""
-    return VcfSource(path).header
 
 
 def iter_source_chunks(source: VcfSource, chunk_size: int = 1024) -> Iterator[VariantChunk]:
