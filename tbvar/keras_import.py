@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -44,6 +44,9 @@ from tbvar.keras_hdf5 import (
 from tbvar.model import TBiNet, TBiNetConfig
 from tbvar.tasks import DEEPSEA_TASK_SOURCE, generic_tasks, tbinet_tasks
 
+if TYPE_CHECKING:
+    import h5py
+
 #: Pool size assumed for weights-only files (which do not record it); TBiNet uses 13.
 DEFAULT_POOL_SIZE = 13
 SUPPORTED_BACKENDS = ("theano", "tensorflow")
@@ -56,6 +59,31 @@ TBINET_LAYER_CLASSES = frozenset({
 EXPECTED_LAYOUT = ("Conv1D, Dense(1) attention, Bidirectional(LSTM), Dense, Dense "
                    "(TBiNet, Park et al. 2020)")
 _LSTM_WEIGHTS = ("kernel", "recurrent_kernel", "bias")
+
+
+class _Settings(NamedTuple):
+    """Model settings the weight shapes do not fix (``None``: not known)."""
+
+    sequence_length: int | None
+    pool_size: int | None
+    recurrent_activation: str | None
+
+
+@dataclass
+class _KerasFile:
+    """What :func:`_read_file` found in a Keras HDF5 file."""
+
+    full_model: bool
+    version: str
+    backend: str
+    specs: LayerSpecs
+    stored: _Settings
+    layers: list[KerasLayer]
+
+    @property
+    def flip_conv(self) -> bool:
+        """Whether the convolution kernels are flipped (Theano stores true convolutions)."""
+        return self.backend == "theano"
 
 
 @dataclass
@@ -90,8 +118,8 @@ class KerasTBiNet:
 
 
 def _check_weights(path: str, layer: KerasLayer, role: str, expected: list[tuple[str, tuple]]
-                   ) -> list[np.ndarray]:
-    """Check a layer's weights against ``[(base name, shape), ...]``; return the arrays."""
+                   ) -> None:
+    """Check a layer's weights against ``[(base name, shape), ...]``."""
     want = ", ".join(f"{name} {shape}" for name, shape in expected)
     if len(layer.weights) != len(expected):
         raise KerasImportError(f"{path}: {role} layer {layer.name} has {len(layer.weights)} "
@@ -106,7 +134,6 @@ def _check_weights(path: str, layer: KerasLayer, role: str, expected: list[tuple
         if tuple(array.shape) != shape:
             raise KerasImportError(f"{path}: {role} layer {layer.name}: weight {weight_name} has "
                                    f"shape {tuple(array.shape)}, expected {shape}")
-    return layer.weights
 
 
 def _expect_class(path: str, layer: KerasLayer, role: str, class_name: str) -> None:
@@ -125,10 +152,10 @@ def _config_value(path: str, layer_name: str, config: dict[str, Any], key: str,
     return value
 
 
-def _architecture(path: str, specs: LayerSpecs) -> tuple[int | None, int | None, str | None]:
-    """Check a ``model_config``; return ``(sequence_length, pool_size, recurrent_activation)``."""
+def _architecture(path: str, specs: LayerSpecs) -> _Settings:
+    """Check a ``model_config``; return the settings it records."""
     if not specs:
-        return None, None, None
+        return _Settings(None, None, None)
     classes = [class_name for class_name, _ in specs.values()]
     unsupported = sorted(set(classes) - TBINET_LAYER_CLASSES)
     if unsupported:
@@ -171,7 +198,7 @@ def _architecture(path: str, specs: LayerSpecs) -> tuple[int | None, int | None,
             _config_value(path, name, lstm, "use_bias", (True,))
             recurrent = _config_value(path, name, lstm, "recurrent_activation",
                                       ("hard_sigmoid", "sigmoid"))
-    return seq_len, pool_size, recurrent
+    return _Settings(seq_len, pool_size, recurrent)
 
 
 def _check_activations(path: str, specs: LayerSpecs,
@@ -188,6 +215,187 @@ def _check_activations(path: str, specs: LayerSpecs,
             continue
         raise KerasImportError(f"{path}: Dense layer {layer.name} has activation "
                                f"{activation!r}; TBiNet expects {wanted or 'linear'!r} there")
+
+
+def _version_and_backend(path: str, root: h5py.File, group: h5py.Group) -> tuple[str, str]:
+    """Read the Keras version and backend (the layer group's, else the root's).
+
+    Raises
+    ------
+    KerasImportError
+        Not Keras 2.x, or a backend other than Theano and TensorFlow.
+    """
+    version = attr_text(group.attrs.get("keras_version", root.attrs.get("keras_version", "")))
+    backend = attr_text(group.attrs.get("backend", root.attrs.get("backend", "")))
+    if not version.startswith("2."):
+        raise KerasImportError(f"{path}: Keras version {version or 'unknown'!r} is not "
+                               "supported (Keras 2.x files only)")
+    if backend not in SUPPORTED_BACKENDS:
+        raise KerasImportError(f"{path}: Keras backend {backend or 'unknown'!r} is not "
+                               f"supported ({' or '.join(SUPPORTED_BACKENDS)}); it decides "
+                               "whether convolution kernels are flipped")
+    return version, backend
+
+
+def _read_file(path: str) -> _KerasFile:
+    """Open a Keras HDF5 file, check its header and ``model_config`` and read its layers."""
+    with open_hdf5(path) as root:
+        full_model = "model_weights" in root
+        group = root["model_weights"] if full_model else root
+        version, backend = _version_and_backend(path, root, group)
+        specs = layer_specs(path, root)
+        stored = _architecture(path, specs)
+        layers = read_layers(path, group, specs)
+    return _KerasFile(full_model, version, backend, specs, stored, layers)
+
+
+def _merge_settings(path: str, given: _Settings, stored: _Settings) -> _Settings:
+    """Check the caller's settings against the file's; return each given one, else the stored one.
+
+    Raises
+    ------
+    KerasImportError
+        A setting given and stored with different values.
+    """
+    for key, mine, theirs in zip(_Settings._fields, given, stored, strict=True):
+        if mine is not None and theirs is not None and mine != theirs:
+            raise KerasImportError(f"{path}: {key}={mine!r} given, but the file's model_config "
+                                   f"says {theirs!r}")
+    return _Settings(*(mine or theirs for mine, theirs in zip(given, stored, strict=True)))
+
+
+def _check_layers(path: str, layers: list[KerasLayer], specs: LayerSpecs) -> None:
+    """Check for TBiNet's five layers with weights, their classes and their activations."""
+    if len(layers) != 5:
+        found = "; ".join(layer.describe() for layer in layers) or "none"
+        raise KerasImportError(f"{path}: not a TBiNet model: {len(layers)} layers with weights, "
+                               f"expected 5 ({EXPECTED_LAYOUT}); found {found}")
+    roles = (("convolution", "Conv1D"), ("attention", "Dense"), ("BiLSTM", "Bidirectional"),
+             ("hidden dense", "Dense"), ("output", "Dense"))
+    for layer, (role, class_name) in zip(layers, roles, strict=True):
+        _expect_class(path, layer, role, class_name)
+    if specs:
+        _check_activations(path, specs, layers[1], layers[3], layers[4])
+
+
+def _conv_sizes(path: str, conv: KerasLayer, attention: KerasLayer) -> tuple[int, int]:
+    """Check the convolution and attention weights.
+
+    Returns
+    -------
+    kernel_width, n_kernels
+    """
+    kernel = conv.weights[0]
+    if kernel.ndim != 3 or kernel.shape[1] != 4:
+        raise KerasImportError(f"{path}: convolution layer {conv.name}: kernel shape "
+                               f"{kernel.shape} is not (width, 4, kernels)")
+    width, _, n_kernels = kernel.shape
+    _check_weights(path, conv, "convolution",
+                   [("kernel", (width, 4, n_kernels)), ("bias", (n_kernels,))])
+    _check_weights(path, attention, "attention", [("kernel", (n_kernels, 1)), ("bias", (1,))])
+    return width, n_kernels
+
+
+def _lstm_units(path: str, lstm: KerasLayer, n_kernels: int) -> int:
+    """Check the BiLSTM weights (forward then backward); return the units per direction."""
+    first = lstm.weights[0]
+    if first.ndim != 2 or first.shape[0] != n_kernels or first.shape[1] % 4:
+        raise KerasImportError(f"{path}: BiLSTM layer {lstm.name}: kernel shape "
+                               f"{first.shape} is not ({n_kernels}, 4*units)")
+    units = first.shape[1] // 4
+    one_direction = [("kernel", (n_kernels, 4 * units)), ("recurrent_kernel", (units, 4 * units)),
+                     ("bias", (4 * units,))]
+    _check_weights(path, lstm, "BiLSTM", one_direction * 2)
+    return units
+
+
+def _dense_sizes(path: str, dense: KerasLayer, output: KerasLayer,
+                 lstm_units: int) -> tuple[int, int, int]:
+    """Check the hidden dense and output weights.
+
+    Returns
+    -------
+    n_bins, dense_units, n_tasks
+    """
+    kernel = dense.weights[0]
+    flat, dense_units = kernel.shape if kernel.ndim == 2 else (0, 0)
+    if flat == 0 or flat % (2 * lstm_units):
+        raise KerasImportError(f"{path}: hidden dense layer {dense.name}: kernel shape "
+                               f"{kernel.shape} is not (bins*{2 * lstm_units}, units)")
+    _check_weights(path, dense, "hidden dense",
+                   [("kernel", (flat, dense_units)), ("bias", (dense_units,))])
+    n_tasks = output.weights[0].shape[-1]
+    _check_weights(path, output, "output",
+                   [("kernel", (dense_units, n_tasks)), ("bias", (n_tasks,))])
+    return flat // (2 * lstm_units), dense_units, n_tasks
+
+
+def _infer_config(path: str, layers: list[KerasLayer], settings: _Settings) -> TBiNetConfig:
+    """Check the five layers' weight shapes and infer the model config from them.
+
+    Settings still unknown get the defaults: pool 13, ``hard_sigmoid`` and the shortest
+    sequence length giving the hidden dense layer's number of positions.
+    """
+    conv, attention, lstm, dense, output = layers
+    width, n_kernels = _conv_sizes(path, conv, attention)
+    units = _lstm_units(path, lstm, n_kernels)
+    n_bins, dense_units, n_tasks = _dense_sizes(path, dense, output, units)
+    pool = settings.pool_size or DEFAULT_POOL_SIZE
+    length = settings.sequence_length or n_bins * pool + width - 1
+    try:
+        config = TBiNetConfig(
+            sequence_length=length, n_kernels=n_kernels, kernel_width=width, pool_size=pool,
+            lstm_units=units, dense_units=dense_units, n_tasks=n_tasks,
+            recurrent_activation=settings.recurrent_activation or "hard_sigmoid")
+    except ValueError as exc:
+        raise KerasImportError(f"{path}: {exc}") from None
+    if config.n_bins != n_bins:
+        raise KerasImportError(f"{path}: hidden dense layer {dense.name} expects {n_bins} "
+                               f"positions, but sequence length {length}, kernel width {width} "
+                               f"and pool size {pool} give {config.n_bins}")
+    return config
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    """A contiguous float32 tensor holding ``array``."""
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+
+
+def _state_dict(layers: list[KerasLayer], lstm_units: int,
+                flip_conv: bool) -> dict[str, torch.Tensor]:
+    """Convert the five checked layers' Keras weights to a tbvar TBiNet ``state_dict``."""
+    conv, attention, lstm, dense, output = (layer.weights for layer in layers)
+    conv_k = conv[0][::-1] if flip_conv else conv[0]  # Theano: true convolution
+    state = {
+        "conv.weight": _tensor(conv_k.transpose(2, 1, 0)),
+        "conv.bias": _tensor(conv[1]),
+        "attention.weight": _tensor(attention[0].T),
+        "attention.bias": _tensor(attention[1]),
+        "dense.weight": _tensor(dense[0].T),
+        "dense.bias": _tensor(dense[1]),
+        "output.weight": _tensor(output[0].T),
+        "output.bias": _tensor(output[1]),
+    }
+    for suffix, (w_ih, w_hh, bias) in (("l0", lstm[:3]), ("l0_reverse", lstm[3:])):
+        state[f"lstm.weight_ih_{suffix}"] = _tensor(w_ih.T)
+        state[f"lstm.weight_hh_{suffix}"] = _tensor(w_hh.T)
+        state[f"lstm.bias_ih_{suffix}"] = _tensor(bias)
+        state[f"lstm.bias_hh_{suffix}"] = torch.zeros(4 * lstm_units)
+    return state
+
+
+def _provenance(path: str, keras: _KerasFile) -> dict[str, Any]:
+    """Record the source file (name, SHA-256, format), its Keras version and backend."""
+    return {
+        "source_file": Path(path).name,
+        "source_sha256": file_sha256(path),
+        "source_format": "keras full model" if keras.full_model else "keras weights only",
+        "keras_version": keras.version,
+        "keras_backend": keras.backend,
+        "conv_kernel_flipped": keras.flip_conv,
+        "keras_layers": [layer.name for layer in keras.layers],
+        "converter": CONVERTER,
+    }
 
 
 def read_keras_tbinet(path: str | os.PathLike[str], *, sequence_length: int | None = None,
@@ -216,115 +424,13 @@ def read_keras_tbinet(path: str | os.PathLike[str], *, sequence_length: int | No
         tensor (the message names the layer and weight).
     """
     path = str(path)
-    with open_hdf5(path) as root:
-        full_model = "model_weights" in root
-        group = root["model_weights"] if full_model else root
-        version = attr_text(group.attrs.get("keras_version", root.attrs.get("keras_version", "")))
-        backend = attr_text(group.attrs.get("backend", root.attrs.get("backend", "")))
-        if not version.startswith("2."):
-            raise KerasImportError(f"{path}: Keras version {version or 'unknown'!r} is not "
-                                   "supported (Keras 2.x files only)")
-        if backend not in SUPPORTED_BACKENDS:
-            raise KerasImportError(f"{path}: Keras backend {backend or 'unknown'!r} is not "
-                                   f"supported ({' or '.join(SUPPORTED_BACKENDS)}); it decides "
-                                   "whether convolution kernels are flipped")
-        specs = layer_specs(path, root)
-        stored_length, stored_pool, stored_activation = _architecture(path, specs)
-        layers = read_layers(path, group, specs)
-    for key, given, stored in (("sequence_length", sequence_length, stored_length),
-                               ("pool_size", pool_size, stored_pool),
-                               ("recurrent_activation", recurrent_activation, stored_activation)):
-        if given is not None and stored is not None and given != stored:
-            raise KerasImportError(f"{path}: {key}={given!r} given, but the file's model_config "
-                                   f"says {stored!r}")
-    if len(layers) != 5:
-        found = "; ".join(layer.describe() for layer in layers) or "none"
-        raise KerasImportError(f"{path}: not a TBiNet model: {len(layers)} layers with weights, "
-                               f"expected 5 ({EXPECTED_LAYOUT}); found {found}")
-    conv_layer, attention_layer, lstm_layer, dense_layer, output_layer = layers
-    for layer, role, class_name in ((conv_layer, "convolution", "Conv1D"),
-                                    (attention_layer, "attention", "Dense"),
-                                    (lstm_layer, "BiLSTM", "Bidirectional"),
-                                    (dense_layer, "hidden dense", "Dense"),
-                                    (output_layer, "output", "Dense")):
-        _expect_class(path, layer, role, class_name)
-    if specs:
-        _check_activations(path, specs, attention_layer, dense_layer, output_layer)
-
-    kernel = conv_layer.weights[0]
-    if kernel.ndim != 3 or kernel.shape[1] != 4:
-        raise KerasImportError(f"{path}: convolution layer {conv_layer.name}: kernel shape "
-                               f"{kernel.shape} is not (width, 4, kernels)")
-    width, _, n_kernels = kernel.shape
-    conv_k, conv_b = _check_weights(path, conv_layer, "convolution",
-                                    [("kernel", (width, 4, n_kernels)), ("bias", (n_kernels,))])
-    att_k, att_b = _check_weights(path, attention_layer, "attention",
-                                  [("kernel", (n_kernels, 1)), ("bias", (1,))])
-    first = lstm_layer.weights[0]
-    if first.ndim != 2 or first.shape[0] != n_kernels or first.shape[1] % 4:
-        raise KerasImportError(f"{path}: BiLSTM layer {lstm_layer.name}: kernel shape "
-                               f"{first.shape} is not ({n_kernels}, 4*units)")
-    units = first.shape[1] // 4
-    one_direction = [("kernel", (n_kernels, 4 * units)), ("recurrent_kernel", (units, 4 * units)),
-                     ("bias", (4 * units,))]
-    lstm = _check_weights(path, lstm_layer, "BiLSTM", one_direction * 2)
-    flat, dense_units = dense_layer.weights[0].shape if dense_layer.weights[0].ndim == 2 else (0, 0)
-    if flat == 0 or flat % (2 * units):
-        raise KerasImportError(f"{path}: hidden dense layer {dense_layer.name}: kernel shape "
-                               f"{dense_layer.weights[0].shape} is not (bins*{2 * units}, units)")
-    n_bins = flat // (2 * units)
-    dense_k, dense_b = _check_weights(path, dense_layer, "hidden dense",
-                                      [("kernel", (flat, dense_units)), ("bias", (dense_units,))])
-    n_tasks = output_layer.weights[0].shape[-1]
-    out_k, out_b = _check_weights(path, output_layer, "output",
-                                  [("kernel", (dense_units, n_tasks)), ("bias", (n_tasks,))])
-
-    pool = pool_size or stored_pool or DEFAULT_POOL_SIZE
-    length = sequence_length or stored_length or n_bins * pool + width - 1
-    try:
-        config = TBiNetConfig(
-            sequence_length=length, n_kernels=n_kernels, kernel_width=width, pool_size=pool,
-            lstm_units=units, dense_units=dense_units, n_tasks=n_tasks,
-            recurrent_activation=recurrent_activation or stored_activation or "hard_sigmoid")
-    except ValueError as exc:
-        raise KerasImportError(f"{path}: {exc}") from None
-    if config.n_bins != n_bins:
-        raise KerasImportError(f"{path}: hidden dense layer {dense_layer.name} expects {n_bins} "
-                               f"positions, but sequence length {length}, kernel width {width} "
-                               f"and pool size {pool} give {config.n_bins}")
-
-    flipped = backend == "theano"
-    conv_k = conv_k[::-1] if flipped else conv_k  # Theano: true convolution
-
-    def tensor(array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-
-    state = {
-        "conv.weight": tensor(conv_k.transpose(2, 1, 0)),
-        "conv.bias": tensor(conv_b),
-        "attention.weight": tensor(att_k.T),
-        "attention.bias": tensor(att_b),
-        "dense.weight": tensor(dense_k.T),
-        "dense.bias": tensor(dense_b),
-        "output.weight": tensor(out_k.T),
-        "output.bias": tensor(out_b),
-    }
-    for suffix, (w_ih, w_hh, bias) in (("l0", lstm[:3]), ("l0_reverse", lstm[3:])):
-        state[f"lstm.weight_ih_{suffix}"] = tensor(w_ih.T)
-        state[f"lstm.weight_hh_{suffix}"] = tensor(w_hh.T)
-        state[f"lstm.bias_ih_{suffix}"] = tensor(bias)
-        state[f"lstm.bias_hh_{suffix}"] = torch.zeros(4 * units)
-    provenance = {
-        "source_file": Path(path).name,
-        "source_sha256": file_sha256(path),
-        "source_format": "keras full model" if full_model else "keras weights only",
-        "keras_version": version,
-        "keras_backend": backend,
-        "conv_kernel_flipped": flipped,
-        "keras_layers": [layer.name for layer in layers],
-        "converter": CONVERTER,
-    }
-    return KerasTBiNet(config, state, provenance)
+    keras = _read_file(path)
+    given = _Settings(sequence_length, pool_size, recurrent_activation)
+    settings = _merge_settings(path, given, keras.stored)
+    _check_layers(path, keras.layers, keras.specs)
+    config = _infer_config(path, keras.layers, settings)
+    state = _state_dict(keras.layers, config.lstm_units, keras.flip_conv)
+    return KerasTBiNet(config, state, _provenance(path, keras))
 
 
 def import_keras(path: str | os.PathLike[str], output: str | os.PathLike[str] | None = None,
