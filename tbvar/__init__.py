@@ -6,8 +6,7 @@ Python API::
     df = tbvar.score_vcf("in.vcf.gz", genome="hg19.fa", model="model.safetensors")
 """
 
-__version__ = "0.1.0"
-
-from tbvar.api import load_model, predict, score_variants, score_vcf  # noqa: E402
+from tbvar.api import load_model, predict, score_variants, score_vcf
+from tbvar.version import __version__
 
 __all__ = ["__version__", "load_model", "predict", "score_variants", "score_vcf"]

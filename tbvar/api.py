@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from tbvar import __version__
 from tbvar.checkpoint import load_model as load_checkpoint
 from tbvar.engine import LocalEngine
 from tbvar.formats import WriterContext, make_writer
@@ -27,6 +26,7 @@ from tbvar.stage import ScoringStage
 from tbvar.tasks import select_tasks, task_labels
 from tbvar.variants import VariantChunk, alleles_from_frame, iter_source_chunks
 from tbvar.vcf_reader import VcfSource
+from tbvar.version import __version__
 from tbvar.writers import SkippedWriter
 
 PathLike = str | os.PathLike[str]

@@ -7,7 +7,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tbvar import __version__, model_cli, score_cli
+from tbvar import model_cli, score_cli
+from tbvar.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:

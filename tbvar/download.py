@@ -29,8 +29,8 @@ from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
-from tbvar import __version__
 from tbvar.errors import DownloadError
+from tbvar.version import __version__
 
 RETRIES = 3
 RETRY_DELAY_S = 1.0

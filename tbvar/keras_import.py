@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import torch
 
-from tbvar import __version__
 from tbvar.checkpoint import ModelInfo, file_sha256, save_model
 from tbvar.errors import KerasImportError
 from tbvar.keras_hdf5 import (
@@ -43,6 +42,7 @@ from tbvar.keras_hdf5 import (
 )
 from tbvar.model import TBiNet, TBiNetConfig
 from tbvar.tasks import DEEPSEA_TASK_SOURCE, generic_tasks, tbinet_tasks
+from tbvar.version import __version__
 
 if TYPE_CHECKING:
     import h5py
