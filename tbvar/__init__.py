@@ -7,6 +7,10 @@ Python API::
 """
 
 from tbvar.api import load_model, predict, score_variants, score_vcf
+from tbvar.background import Background
+from tbvar.calibrate import BackgroundSource, calibrate
+from tbvar.options import RunOptions, ScoreOptions
 from tbvar.version import __version__
 
-__all__ = ["__version__", "load_model", "predict", "score_variants", "score_vcf"]
+__all__ = ["__version__", "Background", "BackgroundSource", "RunOptions", "ScoreOptions",
+           "calibrate", "load_model", "predict", "score_variants", "score_vcf"]

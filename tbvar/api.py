@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -11,13 +12,15 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from tbvar.background import MIN_RECOMMENDED, Background, BackgroundError, mismatches
 from tbvar.checkpoint import load_model as load_checkpoint
 from tbvar.engine import LocalEngine
 from tbvar.formats import WriterContext, make_writer
 from tbvar.genome import Genome, encode_sequence, read_contig_map
-from tbvar.options import RunOptions, ScoreOptions, split_settings
+from tbvar.options import RunOptions, ScoreOptions, calibration_options, split_settings
 from tbvar.output import OutputPlan, resume_key, write_run
 from tbvar.partial import input_fingerprint
+from tbvar.pvalues import benjamini_hochberg
 from tbvar.registry import resolve_model
 from tbvar.run_summary import RunSummary
 from tbvar.scores import LOGIT_EPS
@@ -96,8 +99,10 @@ def predict(sequences: Sequence[str] | np.ndarray, model: PathLike | nn.Module,
 
 
 def run_metadata(model: nn.Module, genome: PathLike | Genome, options: ScoreOptions,
-                 run: RunOptions) -> dict[str, str]:
-    """Provenance written into output headers / Parquet metadata."""
+                 run: RunOptions, background: Background | None = None,
+                 forced: Sequence[str] = ()) -> dict[str, str]:
+    """Provenance written into output headers / Parquet metadata (``forced``: how the
+    background differs from this run, when ``force_background`` allowed it)."""
     info = getattr(model, "info", None)
     meta = {
         "version": __version__,
@@ -114,10 +119,39 @@ def run_metadata(model: nn.Module, genome: PathLike | Genome, options: ScoreOpti
         meta["warning"] = "the model has RANDOM weights; scores are meaningless"
     if run.command:
         meta["command"] = run.command
+    if background is not None:
+        meta["background"] = (f"{background.path} sha256={background.sha256} n={background.n} "
+                              f"sample={background.sample_size}")
+        meta["background_source"] = json.dumps(background.meta.get("source"), sort_keys=True)
+        if forced:
+            meta["background_forced"] = "; ".join(forced)
     return meta
 
 
-def _task_selection(net: nn.Module, selectors: Sequence[str] | None
+def _load_background(options: ScoreOptions, run: RunOptions, net: nn.Module, genome: Genome
+                     ) -> tuple[Background | None, list[str]]:
+    """The run's background (checked against the model, genome and options) and how it
+    differs when ``force_background`` allows a difference."""
+    if options.background is None:
+        return None, []
+    background = Background.load(options.background)
+    model_sha = getattr(getattr(net, "info", None), "sha256", None)
+    found = mismatches(background, model_sha, genome.assembly_id,
+                       calibration_options(options, run))
+    if found and not options.force_background:
+        raise BackgroundError(f"{background.path}: built for another "
+                              f"{'; '.join(found)}; rebuild it with 'tbvar calibrate' or pass "
+                              "--force-background")
+    if run.notify is not None and found:
+        run.notify(f"warning: using background {background.path} built for another "
+                   f"{'; '.join(found)} (--force-background)")
+    if run.notify is not None and background.n < MIN_RECOMMENDED:
+        run.notify(f"warning: background {background.path} has only {background.n} variants "
+                   f"(p-values cannot go below 1/{background.sample_size + 1})")
+    return background, found
+
+
+def task_selection(net: nn.Module, selectors: Sequence[str] | None
                     ) -> tuple[list[str], list[int] | None]:
     """Labels of all the model's tasks and the indices ``selectors`` pick (``None``: all)."""
     info = getattr(net, "info", None)
@@ -126,7 +160,8 @@ def _task_selection(net: nn.Module, selectors: Sequence[str] | None
     return task_labels(info.tasks), select_tasks(info.tasks, selectors)
 
 
-def _open_genome(genome: PathLike | Genome, contig_map: Mapping[str, str]) -> Genome:
+def open_genome(genome: PathLike | Genome, contig_map: Mapping[str, str]) -> Genome:
+    """A :class:`Genome` for a path (with ``contig_map``) or the given open one."""
     if not isinstance(genome, Genome):
         return Genome(genome, contig_map=dict(contig_map))
     if contig_map:
@@ -135,8 +170,8 @@ def _open_genome(genome: PathLike | Genome, contig_map: Mapping[str, str]) -> Ge
     return genome
 
 
-def _settings(settings: dict[str, Any], options: ScoreOptions | None, run: RunOptions | None
-              ) -> tuple[ScoreOptions, RunOptions]:
+def resolve_settings(settings: dict[str, Any], options: ScoreOptions | None,
+                     run: RunOptions | None) -> tuple[ScoreOptions, RunOptions]:
     """Option objects from keyword settings; a ``contig_map`` path is read here."""
     contig_map = settings.get("contig_map")
     if isinstance(contig_map, (str, os.PathLike)):
@@ -152,17 +187,18 @@ def _score(chunks: Iterable[VariantChunk], source: VcfSource | None, genome: Pat
            ) -> pd.DataFrame | RunSummary:
     """Shared body of :func:`score_vcf` and :func:`score_variants`."""
     net = load_model(model)
-    labels, selected = _task_selection(net, options.tasks)
+    labels, selected = task_selection(net, options.tasks)
     scorer = Scorer(net, device=run.device, batch_size=run.batch_size,
                     precision=run.precision, reverse_complement=options.reverse_complement)
-    ref_genome = _open_genome(genome, options.contig_map)
-    stage = ScoringStage(ref_genome, scorer, labels, selected, options)
+    ref_genome = open_genome(genome, options.contig_map)
+    background, forced = _load_background(options, run, net, ref_genome)
+    stage = ScoringStage(ref_genome, scorer, labels, selected, options, background)
     engine = LocalEngine(stage, progress=run.progress, model_thread=run.model_thread)
     if output is None:
         if skipped is not None:
             raise ValueError("skipped needs an output file")
         return _frame(engine, chunks, options.ref_mismatch, stage.template)
-    meta = run_metadata(net, ref_genome, options, run)
+    meta = run_metadata(net, ref_genome, options, run, background, forced)
     context = WriterContext(stage.template, meta, source.header if source else None,
                             scorer.has_attention)
     writers = [(Path(output), make_writer(output, format, context))]
@@ -176,7 +212,8 @@ def _score(chunks: Iterable[VariantChunk], source: VcfSource | None, genome: Pat
         genome=ref_genome.fingerprint, model_sha256=getattr(getattr(net, "info", None),
                                                             "sha256", None),
         writers=writers)
-    plan = OutputPlan(writers, key, source.header_additions if source is not None else list)
+    plan = OutputPlan(writers, key, source.header_additions if source is not None else list,
+                      significance=background is not None)
     return write_run(engine, chunks, plan, options.ref_mismatch, resume=run.resume,
                      notify=run.notify)
 
@@ -190,6 +227,8 @@ def _frame(engine: LocalEngine, chunks: Iterable[VariantChunk], policy: str,
         summary.merge(scored.counts)
         frames.append(scored.rows)
     frame = pd.concat(frames, ignore_index=True) if frames else template
+    if "q" in frame:
+        frame["q"] = benjamini_hochberg(frame["combined_p"].to_numpy()).astype(np.float32)
     frame.attrs["summary"] = summary.to_dict()
     return frame
 
@@ -224,9 +263,11 @@ def score_vcf(vcf: PathLike, genome: PathLike | Genome, model: PathLike | nn.Mod
         (``skip``, ``flip``, ``use-vcf``), ``contig_map`` (``{VCF contig: FASTA contig}`` or a
         two-column TSV file), ``device``, ``batch_size``, ``precision``, ``chunk_size``,
         ``progress``, ``model_thread``, ``resume`` (continue an interrupted run into the same
-        ``output``), ``command`` (recorded in headers), ``notify`` (receives one-line notes).
+        ``output``), ``command`` (recorded in headers), ``notify`` (receives one-line notes),
+        ``background`` (a ``tbvar calibrate`` file: adds per-task ``p``/``z`` scores and per
+        variant ``min_p``, ``min_p_task``, ``combined_p`` and ``q``), ``force_background``.
     """
-    what, how = _settings(settings, options, run)
+    what, how = resolve_settings(settings, options, run)
     source = VcfSource(vcf, region)
     return _score(iter_source_chunks(source, chunk_size=how.chunk_size), source, genome, model,
                   output, format, skipped, what, how)
@@ -242,7 +283,7 @@ def score_variants(variants: pd.DataFrame, genome: PathLike | Genome,
     ``pos`` is 1-based and alleles are written as in a VCF (``alt`` may list several ALTs,
     comma-separated). Other parameters as in :func:`score_vcf`; output is TSV or Parquet.
     """
-    what, how = _settings(settings, options, run)
+    what, how = resolve_settings(settings, options, run)
     alleles = alleles_from_frame(variants)
     groups = alleles["record_index"].to_numpy() // how.chunk_size
     chunks = (VariantChunk(part.reset_index(drop=True), index=int(k))

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tbvar import model_cli, score_cli
+from tbvar import calibrate_cli, model_cli, score_cli
 from tbvar.version import __version__
 
 
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tbvar {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     score_cli.register(subparsers)
+    calibrate_cli.register(subparsers)
     model_cli.register(subparsers)
     return parser
 

@@ -14,22 +14,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import pandas as pd
 
 from tbvar.stage import ScoredChunk
 from tbvar.vcf_writer import VcfWriter
 from tbvar.writers import TableWriter
 
+#: Per chunk, the q-values handed to ``assemble``: one row per allele row, in row order, with
+#: its record (chunk-relative) and ALT index (-1: no ALT).
+QVALUE_DTYPE = [("record", "<i8"), ("alt_index", "<i8"), ("q", "<f8")]
+
 
 class ChunkWriter(Protocol):
-    """What every output writer provides."""
+    """What every output writer provides.
+
+    ``assemble`` gets the run's q-values per chunk (:data:`QVALUE_DTYPE` arrays) when the rows
+    carry p-values; a writer with a ``q`` column or field fills it in then.
+    """
 
     part: str
 
     def encode(self, chunk: ScoredChunk) -> bytes: ...
 
-    def assemble(self, target: Path, parts: Iterable[Path], extra_header: Sequence[str] = ()
-                 ) -> None: ...
+    def assemble(self, target: Path, parts: Iterable[Path], extra_header: Sequence[str] = (),
+                 q: Sequence[np.ndarray] | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,11 @@ class WriterContext:
     vcf_header: str | None
     attention: bool
 
+    @property
+    def significance(self) -> bool:
+        """Whether rows carry p-values against a background (and a ``q`` column)."""
+        return "q" in self.template
+
 
 @dataclass(frozen=True)
 class OutputFormat:
@@ -66,7 +80,8 @@ class OutputFormat:
 def _vcf_writer(path: Path, context: WriterContext) -> ChunkWriter:
     if context.vcf_header is None:
         raise ValueError(f"{path}: VCF output needs VCF input; write TSV or Parquet")
-    return VcfWriter(path, context.vcf_header, context.metadata, context.attention)
+    return VcfWriter(path, context.vcf_header, context.metadata, context.attention,
+                     context.significance)
 
 
 FORMATS = {f.name: f for f in (

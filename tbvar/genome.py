@@ -146,6 +146,13 @@ class Genome:
         key = f"{os.path.abspath(self.path)}|{stat.st_size}|{stat.st_mtime_ns}"
         self.fingerprint = hashlib.sha256(key.encode()).hexdigest()[:16]
 
+    @property
+    def assembly_id(self) -> str:
+        """Identity of the assembly: a hash of its contig names and lengths (the same for the
+        plain and the bgzipped file, different for hg19 and hg38)."""
+        table = "".join(f"{name}\t{length}\n" for name, length in sorted(self.lengths.items()))
+        return hashlib.sha256(table.encode()).hexdigest()[:16]
+
     def __contains__(self, name: str) -> bool:
         return self.resolve(name) is not None
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tbvar.scores import TASK_SCORES
+from tbvar.scores import CALIBRATED_SCORES, TASK_SCORES
 from tbvar.scoring import PRECISIONS
 from tbvar.variants import REF_MISMATCH_POLICIES
 
@@ -40,6 +40,11 @@ class ScoreOptions:
         ``skip``, ``flip`` or ``use-vcf`` (:mod:`tbvar.variants`).
     contig_map
         VCF contig → FASTA contig, tried before automatic name harmonisation.
+    background
+        A background file (``tbvar calibrate``): adds p-values (``p``, ``z`` scores, per
+        variant ``min_p``, ``min_p_task``, ``combined_p``, ``q``).
+    force_background
+        Use a background built for another model, genome or option set (recorded).
     """
 
     scores: tuple[str, ...] = ("lod", "diff")
@@ -49,6 +54,8 @@ class ScoreOptions:
     max_allele_length: int = 100
     ref_mismatch: str = "skip"
     contig_map: Mapping[str, str] = field(default_factory=dict)
+    background: str | None = None
+    force_background: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scores", tuple(self.scores))
@@ -58,6 +65,12 @@ class ScoreOptions:
         unknown = [s for s in self.scores if s not in TASK_SCORES]
         if unknown:
             raise ValueError(f"unknown score(s) {unknown}; choose from {', '.join(TASK_SCORES)}")
+        needing = [s for s in self.scores if s in CALIBRATED_SCORES]
+        if needing and self.background is None:
+            raise ValueError(f"score(s) {', '.join(needing)} need a background (--background "
+                             "BG, made by 'tbvar calibrate')")
+        if self.background is not None:
+            object.__setattr__(self, "background", str(self.background))
         if self.top_k < 0:
             raise ValueError("top_k must be >= 0")
         if self.ref_mismatch not in REF_MISMATCH_POLICIES:
@@ -128,3 +141,11 @@ def split_settings(settings: Mapping[str, Any], options: ScoreOptions | None = N
     how = {k: v for k, v in settings.items() if k in names[RunOptions]}
     return (dataclasses.replace(options or ScoreOptions(), **what),
             dataclasses.replace(run or RunOptions(), **how))
+
+
+def calibration_options(options: ScoreOptions, run: RunOptions) -> dict[str, Any]:
+    """The options that change background scores: a background and a scoring run using it
+    must agree on them (:mod:`tbvar.background`)."""
+    return {"reverse_complement": options.reverse_complement, "precision": run.precision,
+            "ref_mismatch": options.ref_mismatch,
+            "max_allele_length": options.max_allele_length}

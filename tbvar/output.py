@@ -17,6 +17,7 @@ The resume key (:func:`resume_key`) says what the output depends on.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,16 +25,22 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from tbvar.atomic import set_default_permissions
 from tbvar.engine import Engine
-from tbvar.formats import ChunkWriter
+from tbvar.formats import QVALUE_DTYPE, ChunkWriter
 from tbvar.options import RunOptions, ScoreOptions
 from tbvar.output_lock import OutputLock
 from tbvar.partial import PartialRun
 from tbvar.prefetch import WriteBehind
+from tbvar.pvalues import benjamini_hochberg
 from tbvar.run_summary import RunSummary
 from tbvar.stage import ScoredChunk
 from tbvar.variants import VariantChunk
+
+PVALUE_PART = "pvalues"
 
 
 @dataclass
@@ -51,16 +58,48 @@ class OutputPlan:
     header_additions
         Called after the last chunk: header lines the input lacked (see
         :meth:`tbvar.vcf_reader.VcfSource.header_additions`).
+    significance
+        Rows carry p-values (a background was given): q-values over the whole run are
+        computed at assembly and handed to every writer.
     """
 
     writers: list[tuple[Path, ChunkWriter]]
     key: dict[str, Any]
     header_additions: Callable[[], list[str]] = list
+    significance: bool = False
 
     @property
     def main(self) -> Path:
         """The main output path."""
         return Path(self.writers[0][0])
+
+
+def pvalue_part(rows: pd.DataFrame) -> bytes:
+    """A chunk's allele rows as a stored part: record (chunk-relative), ALT index and
+    combined p-value, as a NumPy ``.npy`` structured array (no pickle)."""
+    table = np.zeros(len(rows), dtype=QVALUE_DTYPE[:2] + [("p", "<f8")])
+    record = rows["record_index"].to_numpy()
+    table["record"] = record - (record[0] if len(record) else 0)
+    table["alt_index"] = rows["alt_index"].to_numpy()
+    table["p"] = rows["combined_p"].to_numpy(np.float64)
+    buffer = io.BytesIO()
+    np.save(buffer, table, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def run_q_values(parts: Iterable[Path]) -> list[np.ndarray]:
+    """Benjamini-Hochberg q-values over all chunks' combined p-values, per chunk as
+    :data:`QVALUE_DTYPE` arrays (one row per allele, in row order)."""
+    tables = [np.load(part, allow_pickle=False) for part in parts]
+    q = benjamini_hochberg(np.concatenate([t["p"] for t in tables]) if tables else np.zeros(0))
+    out, start = [], 0
+    for table in tables:
+        chunk = np.zeros(len(table), dtype=QVALUE_DTYPE)
+        chunk["record"], chunk["alt_index"] = table["record"], table["alt_index"]
+        chunk["q"] = q[start:start + len(table)]
+        out.append(chunk)
+        start += len(table)
+    return out
 
 
 def summary_path(output: str | os.PathLike[str]) -> Path:
@@ -143,7 +182,10 @@ def _score_into(store: PartialRun, engine: Engine, chunks: Iterable[VariantChunk
     """Score every chunk not yet in ``store`` and save its parts; the run's counts and the
     number of chunks."""
     def save(chunk: VariantChunk, scored: ScoredChunk) -> None:
-        store.save(chunk.index, {w.part: w.encode(scored) for _, w in plan.writers},
+        parts = {w.part: w.encode(scored) for _, w in plan.writers}
+        if "combined_p" in scored.rows:
+            parts[PVALUE_PART] = pvalue_part(scored.rows)
+        store.save(chunk.index, parts,
                    {"summary": scored.counts.to_dict(), "records": len(chunk.lines)})
 
     summary = RunSummary(ref_mismatch_policy=policy)
@@ -165,10 +207,11 @@ def _assemble(store: PartialRun, plan: OutputPlan, summary: RunSummary, n_chunks
     counts = summary.to_dict()
     extra = summary.header_added + [
         "##tbvar_summary=" + json.dumps(counts, sort_keys=True, separators=(",", ":"))]
+    q = run_q_values(store.parts(PVALUE_PART, n_chunks)) if plan.significance else None
     assembled = []
     for path, writer in plan.writers:
         target = store.scratch(writer.part)
-        writer.assemble(target, store.parts(writer.part, n_chunks), extra)
+        writer.assemble(target, store.parts(writer.part, n_chunks), extra, q)
         assembled.append((target, Path(path)))
     target = store.scratch("summary.json")
     target.write_text(json.dumps(counts, indent=1, sort_keys=True) + "\n")

@@ -8,6 +8,8 @@ probabilities (and attention, for models that have it) of a batch of REF and ALT
   (ε = :data:`LOGIT_EPS`); ``absdiff``, ``abslod`` their absolute values;
   ``deepsea_effect`` = |lod| · |diff| (kipoi-veff's ``DeepSEA_effect``; kipoi averages it over
   strands, tbvar computes it from the strand-averaged probabilities like every score);
+  against a background (:mod:`tbvar.background`): ``p``, the two-sided empirical p-value of
+  |lod|, and ``z`` = lod / RMS of the background's lod;
 - per variant, for models with attention (:data:`ATTENTION_SCORES`): ``attn_shift`` =
   ½ Σ|a_alt − a_ref| (total variation), ``attn_center`` = a_alt[c] − a_ref[c] at the bin c
   centred on the variant, ``attn_peak_ref``/``attn_peak_alt`` = argmax bins.
@@ -20,8 +22,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from tbvar.background import Background
 
 LOGIT_EPS = 1e-7
 
@@ -38,6 +44,8 @@ class VariantScores:
         ``(n, B)`` attention over bins, or ``None`` for models without attention.
     center_bin
         The attention bin centred on the variant (unused without attention).
+    background
+        Null distributions for the calibrated scores ``p`` and ``z`` (``tbvar calibrate``).
     """
 
     ref: np.ndarray
@@ -45,6 +53,15 @@ class VariantScores:
     ref_attention: np.ndarray | None = None
     alt_attention: np.ndarray | None = None
     center_bin: int = 0
+    background: Background | None = None
+
+    @property
+    def null(self) -> Background:
+        """The background; ``ValueError`` if there is none."""
+        if self.background is None:
+            raise ValueError("scores p and z need a background (--background BG, made by "
+                             "'tbvar calibrate')")
+        return self.background
 
     def task_score(self, name: str) -> np.ndarray:
         """One of :data:`TASK_SCORES` as an ``(n, T)`` array."""
@@ -58,6 +75,16 @@ class VariantScores:
         ref = np.clip(self.ref.astype(np.float64), LOGIT_EPS, 1 - LOGIT_EPS)
         alt = np.clip(self.alt.astype(np.float64), LOGIT_EPS, 1 - LOGIT_EPS)
         return (np.log(alt / (1 - alt)) - np.log(ref / (1 - ref))).astype(np.float32)
+
+    @cached_property
+    def p(self) -> np.ndarray:
+        """Two-sided empirical p-values of |lod| against the background, ``(n, T)``."""
+        return self.null.p_values("lod", self.lod)
+
+    @cached_property
+    def z(self) -> np.ndarray:
+        """lod / RMS of the background's lod, ``(n, T)``."""
+        return self.null.z_scores("lod", self.lod)
 
     def attention_scores(self) -> dict[str, np.ndarray]:
         """The :data:`ATTENTION_SCORES` per variant (empty without attention)."""
@@ -82,6 +109,11 @@ TASK_SCORES: dict[str, Callable[[VariantScores], np.ndarray]] = {
     "abslod": lambda s: np.abs(s.lod),
     # kipoi-veff's DeepSEA_effect, |lod| * |diff|, here of the fwd/RC averaged probabilities
     "deepsea_effect": lambda s: np.abs(s.lod) * np.abs(s.alt - s.ref),
+    # against a background (tbvar calibrate): two-sided empirical p of |lod|, lod / RMS
+    "p": lambda s: s.p,
+    "z": lambda s: s.z,
 }
+#: Per-task scores that need a background.
+CALIBRATED_SCORES = ("p", "z")
 #: Per-variant attention scores (models with attention only).
 ATTENTION_SCORES = ("attn_shift", "attn_center", "attn_peak_ref", "attn_peak_alt")

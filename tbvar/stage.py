@@ -16,19 +16,20 @@ The stage keeps no state between chunks: each :class:`ScoredChunk` carries its o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
+from tbvar.background import Background
 from tbvar.genome import Genome
 from tbvar.model import N_CODE
 from tbvar.options import ScoreOptions
 from tbvar.run_summary import RunSummary
 from tbvar.scores import VariantScores
 from tbvar.scoring import Scorer
-from tbvar.variant_summaries import lod_summaries
+from tbvar.variant_summaries import lod_summaries, p_summaries
 from tbvar.variants import STATUS_OK, VariantChunk, allele_frame, classify
 from tbvar.windows import Windows, build_windows
 
@@ -79,13 +80,17 @@ class ScoringStage:
         Indices of the tasks to report (``None``: all).
     options
         What is scored (scores, top-k, input policies).
+    background
+        Null distributions for p-values (``options.background`` loaded), or ``None``.
     """
 
     def __init__(self, genome: Genome, scorer: Scorer, labels: list[str],
-                 selected: list[int] | None, options: ScoreOptions) -> None:
+                 selected: list[int] | None, options: ScoreOptions,
+                 background: Background | None = None) -> None:
         self.genome = genome
         self.scorer = scorer
         self.options = options
+        self.background = background
         self.selected = np.asarray(selected if selected is not None else range(len(labels)),
                                    dtype=np.int64)
         self.labels = np.asarray(labels, dtype=object)[self.selected]
@@ -100,8 +105,9 @@ class ScoringStage:
                              build_windows(self.genome, ok, self.scorer.sequence_length))
 
     def infer(self, prepared: PreparedChunk) -> VariantScores:
-        """The model's scores of a prepared chunk's windows."""
-        return self.scorer.score(prepared.windows.ref, prepared.windows.alt)
+        """The model's scores of a prepared chunk's windows (with the background, if any)."""
+        scores = self.scorer.score(prepared.windows.ref, prepared.windows.alt)
+        return replace(scores, background=self.background) if self.background else scores
 
     def finish(self, prepared: PreparedChunk, scores: VariantScores) -> ScoredChunk:
         """Result rows and counts of a chunk from its model scores."""
@@ -112,20 +118,30 @@ class ScoringStage:
         rows["contains_n"] = _scatter(((windows.ref == N_CODE) | (windows.alt == N_CODE))
                                       .any(axis=1), ok, n, fill=False)
         rows["edge"] = _scatter(windows.edge, ok, n, fill=False)
-        lod = scores.lod[:, self.selected]
-        columns = {name: _scatter(values, ok, n) for name, values in
-                   {**lod_summaries(lod, self.labels, self.options.top_k),
-                    **scores.attention_scores()}.items()}
+        columns = {name: _scatter(values, ok, n)
+                   for name, values in self._variant_columns(scores).items()}
         matrix = np.full((n, len(self.score_columns)), np.nan, dtype=np.float32)
         if len(ok) and self.options.scores:
             matrix[ok] = np.concatenate([scores.task_score(s)[:, self.selected]
                                          for s in self.options.scores], axis=1)
-        result = pd.concat([rows, pd.DataFrame(columns),
-                            pd.DataFrame(matrix, columns=self.score_columns)], axis=1)
+        parts = [rows, pd.DataFrame(columns), pd.DataFrame(matrix, columns=self.score_columns)]
+        if self.background is not None:  # q: filled in over the whole run (tbvar.output)
+            parts.append(pd.DataFrame({"q": np.full(n, np.nan, dtype=np.float32)}))
+        result = pd.concat(parts, axis=1)
         counts = RunSummary.of_rows(result, int(rows["record_index"].nunique()),
                                     self.options.ref_mismatch)
         chunk = prepared.chunk
         return ScoredChunk(result, chunk.lines, chunk.numbers, chunk.index, counts)
+
+    def _variant_columns(self, scores: VariantScores) -> dict[str, np.ndarray]:
+        """Per-variant summaries of the scored alleles: of lod, attention, p-values."""
+        columns = {**lod_summaries(scores.lod[:, self.selected], self.labels,
+                                   self.options.top_k),
+                   **scores.attention_scores()}
+        if self.background is not None:
+            columns.update(p_summaries(scores.p[:, self.selected], scores.z[:, self.selected],
+                                       self.labels))
+        return columns
 
     def __call__(self, chunk: VariantChunk) -> ScoredChunk:
         """All three steps for one chunk, in the calling thread."""

@@ -1,13 +1,16 @@
-"""Per-variant summaries of the per-task lod: the largest |lod|, its task(s), the top-k tasks.
+"""Per-variant summaries over the selected tasks.
 
-``max_abslod``, ``max_lod`` (signed), ``max_lod_task`` (ties joined by ``&``) and
-``top_tasks`` (``task:lod`` of the k largest |lod|, joined by ``&``), over the selected tasks.
+Of the lod: ``max_abslod``, ``max_lod`` (signed), ``max_lod_task`` (ties joined by ``&``) and
+``top_tasks`` (``task:lod`` of the k largest |lod|, joined by ``&``). Of the p-values against a
+background: ``min_p``, ``min_p_task`` (the task with the smallest p; among tasks tied at it,
+the one with the largest |z|, then the first) and ``combined_p`` (Simes, :mod:`tbvar.pvalues`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from tbvar.pvalues import simes
 from tbvar.text import format_floats, join_columns
 
 TOP_SEPARATOR = "&"
@@ -59,3 +62,23 @@ def lod_summaries(lod: np.ndarray, labels: np.ndarray, top_k: int) -> dict[str, 
         reaching[row] = TOP_SEPARATOR.join(labels[reaching_best[row]])
     return {"max_abslod": best.astype(np.float32), "max_lod": signed.astype(np.float32),
             "max_lod_task": reaching, "top_tasks": _top_tasks(lod, labels, top_k)}
+
+
+def p_summaries(p: np.ndarray, z: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """``min_p``, ``min_p_task`` and ``combined_p`` per row of ``(n, T)`` p-values and
+    z-scores over T task ``labels``."""
+    if p.shape[1] == 0:
+        return {"min_p": np.full(len(p), np.nan, np.float32),
+                "min_p_task": np.full(len(p), "", dtype=object),
+                "combined_p": np.full(len(p), np.nan, np.float32)}
+    best = _smallest_p(p, z)
+    return {"min_p": np.take_along_axis(p, best[:, None], axis=1)[:, 0].astype(np.float32),
+            "min_p_task": labels[best].astype(object),
+            "combined_p": simes(p).astype(np.float32)}
+
+
+def _smallest_p(p: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Per row the column of the smallest p, ties to the largest |z|, then the first."""
+    tied = p == p.min(axis=1, keepdims=True)
+    strength = np.where(tied, np.abs(z), -np.inf)
+    return strength.argmax(axis=1)

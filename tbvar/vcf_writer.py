@@ -19,7 +19,7 @@ from cyvcf2 import VCF, Writer
 from tbvar import bgzf
 from tbvar.stage import ScoredChunk
 from tbvar.text import format_floats, join_columns
-from tbvar.writers import concatenate_parts
+from tbvar.writers import concatenate_parts, write_parts
 
 INFO_FIELDS = (
     ("TBVAR_STATUS", "String", "tbvar status per ALT: ok, or why it was not scored"),
@@ -34,23 +34,33 @@ INFO_FIELDS = (
     ("TBVAR_ATTN_SHIFT", "Float", "attention total-variation distance 0.5*sum|a_alt-a_ref|"),
     ("TBVAR_ATTN_CENTER", "Float", "attention change a_alt-a_ref at the bin centred on the "
                                    "variant"),
+    ("TBVAR_MINP", "Float", "smallest per-task empirical p-value of |lod| against the "
+                            "background (##tbvar_background)"),
+    ("TBVAR_MINP_TASK", "String", "task with the smallest p-value (ties: largest |z|)"),
+    ("TBVAR_Q", "Float", "Benjamini-Hochberg q-value over the run's scored variants of the "
+                         "Simes combination of the per-task p-values"),
 )
 
 
 ATTENTION_FIELDS = ("TBVAR_ATTN_SHIFT", "TBVAR_ATTN_CENTER")
+SIGNIFICANCE_FIELDS = ("TBVAR_MINP", "TBVAR_MINP_TASK", "TBVAR_Q")
 
 
-def info_fields(attention: bool) -> tuple[tuple[str, str, str], ...]:
-    """The :data:`INFO_FIELDS` written for a model with or without attention."""
-    return tuple(f for f in INFO_FIELDS if attention or f[0] not in ATTENTION_FIELDS)
+def info_fields(attention: bool, significance: bool = False
+                ) -> tuple[tuple[str, str, str], ...]:
+    """The :data:`INFO_FIELDS` written for a model with or without attention, and with or
+    without p-values against a background."""
+    return tuple(f for f in INFO_FIELDS if (attention or f[0] not in ATTENTION_FIELDS)
+                 and (significance or f[0] not in SIGNIFICANCE_FIELDS))
 
 
 def annotated_header(raw_header: str, metadata: dict[str, str], extra: Sequence[str] = (),
-                     attention: bool = True) -> str:
+                     attention: bool = True, significance: bool = False) -> str:
     """Input header with old TBVAR INFO lines removed and tbvar's lines added before #CHROM.
 
     ``extra`` lines (definitions the input lacked, the run summary) go last before #CHROM;
-    the attention INFO fields are declared only for models with ``attention``.
+    the attention INFO fields are declared only for models with ``attention``, the p-value
+    fields only with ``significance``.
     """
     lines = [line for line in raw_header.rstrip("\r\n").splitlines()
              if not line.startswith("##INFO=<ID=TBVAR_") and not line.startswith("##tbvar_")]
@@ -63,7 +73,7 @@ def annotated_header(raw_header: str, metadata: dict[str, str], extra: Sequence[
                      '##FILTER=<ID=PASS,Description="All filters passed">')
     meta = [f"##tbvar_{key}={str(value).replace(chr(10), ' ')}" for key, value in metadata.items()]
     info = [f'##INFO=<ID={key},Number=A,Type={kind},Description="{text}">'
-            for key, kind, text in info_fields(attention)]
+            for key, kind, text in info_fields(attention, significance)]
     return "\n".join(lines + info + meta + list(extra) + [chrom_line]) + "\n"
 
 
@@ -84,7 +94,7 @@ def _flags(rows: pd.DataFrame) -> np.ndarray:
 
 def _text(values: pd.Series) -> np.ndarray:
     """Strings as they are; ``.`` for empty or missing."""
-    text = values.to_numpy(dtype=object, na_value="")
+    text = values.to_numpy(dtype=object, na_value="", copy=True)
     text[text == ""] = "."
     return text
 
@@ -102,6 +112,9 @@ def _info_values(rows: pd.DataFrame) -> dict[str, np.ndarray]:
     if "attn_shift" in rows:
         values["TBVAR_ATTN_SHIFT"] = format_floats(rows["attn_shift"])
         values["TBVAR_ATTN_CENTER"] = format_floats(rows["attn_center"])
+    if "min_p" in rows:  # TBVAR_Q is added at assembly (run-wide)
+        values["TBVAR_MINP"] = format_floats(rows["min_p"])
+        values["TBVAR_MINP_TASK"] = _text(rows["min_p_task"])
     return values
 
 
@@ -111,21 +124,29 @@ def _record_info(rows: pd.DataFrame, n_records: int) -> np.ndarray:
     ``rows`` are the chunk's allele rows, sorted by ``record_index``; values of a record's
     ALTs are joined by ``,`` (Number=A).
     """
+    record_index = rows["record_index"].to_numpy()
+    return _join_per_record(record_index - (record_index[0] if len(rows) else 0),
+                            rows["alt_index"].to_numpy(), _info_values(rows), n_records)
+
+
+def _join_per_record(record: np.ndarray, alt_index: np.ndarray,
+                     values: dict[str, np.ndarray], n_records: int) -> np.ndarray:
+    """``KEY=v1,v2;KEY2=...`` per record from per-allele-row texts (rows sorted by
+    chunk-relative ``record``; rows without ALT skipped); ``""`` for records without ALT."""
     info = np.full(n_records, "", dtype=object)
-    picked = np.flatnonzero(rows["alt_index"].to_numpy() >= 0)
+    picked = np.flatnonzero(alt_index >= 0)
     if not len(picked):
         return info
-    record_index = rows["record_index"].to_numpy()
-    record = record_index[picked] - record_index[0]
+    record = record[picked]
     starts = np.flatnonzero(np.r_[True, record[1:] != record[:-1]])
     ends = np.r_[starts[1:], len(picked)]
     multi = np.flatnonzero(ends - starts > 1)
     fields = []
-    for key, values in _info_values(rows).items():
-        values = values[picked]
-        joined = values[starts]
+    for key, texts in values.items():
+        texts = texts[picked]
+        joined = texts[starts]
         for i in multi:
-            joined[i] = ",".join(values[starts[i]:ends[i]])
+            joined[i] = ",".join(texts[starts[i]:ends[i]])
         fields.append(f"{key}=" + joined)
     info[record[starts]] = join_columns(np.stack(fields, axis=1), ";")
     return info
@@ -152,16 +173,22 @@ class VcfWriter:
         ``##tbvar_KEY=value`` lines for the header.
     attention
         Whether the model has attention (declares the attention INFO fields).
+    significance
+        Whether rows carry p-values against a background: declares ``TBVAR_MINP``,
+        ``TBVAR_MINP_TASK`` and ``TBVAR_Q``; ``TBVAR_Q`` (run-wide) is added at assembly, so
+        parts are then kept uncompressed and compressed at assembly.
     """
 
     part = "vcf"
 
     def __init__(self, path: str | os.PathLike[str], raw_header: str,
-                 metadata: dict[str, str], attention: bool = True) -> None:
+                 metadata: dict[str, str], attention: bool = True,
+                 significance: bool = False) -> None:
         self.path = str(path)
         self.raw_header = raw_header
         self.metadata = metadata
         self.attention = attention
+        self.significance = significance
         self.bcf = self.path.lower().endswith(".bcf")
         self.compressed = self.bcf or self.path.lower().endswith((".gz", ".bgz"))
 
@@ -170,24 +197,44 @@ class VcfWriter:
         info = _record_info(chunk.rows, len(chunk.lines))
         out = [_annotate_line(line, text) for line, text in zip(chunk.lines, info, strict=True)]
         text = ("\n".join(out) + "\n").encode() if out else b""
-        return bgzf.compress(text) if self.compressed else text
+        return bgzf.compress(text) if self.compressed and not self.significance else text
 
-    def assemble(self, target: Path, parts: Iterable[Path], extra_header: Sequence[str] = ()
-                 ) -> None:
+    def assemble(self, target: Path, parts: Iterable[Path], extra_header: Sequence[str] = (),
+                 q: Sequence[np.ndarray] | None = None) -> None:
         """Write the complete output to ``target``: header (with ``extra_header`` lines before
-        ``#CHROM``), then the chunk parts."""
+        ``#CHROM``), then the chunk parts (with ``TBVAR_Q`` from the run's ``q`` per chunk)."""
         header = annotated_header(self.raw_header, self.metadata, extra_header,
-                                  self.attention).encode()
-        if not self.compressed:
-            concatenate_parts(target, header, parts, b"")
-            return
+                                  self.attention, self.significance).encode()
         text = target.with_name(target.name + ".vcf.gz") if self.bcf else target
-        concatenate_parts(text, bgzf.compress(header), parts, bgzf.EOF)
+        head = bgzf.compress(header) if self.compressed else header
+        tail = bgzf.EOF if self.compressed else b""
+        if self.significance:
+            write_parts(text, head, (_with_q(Path(part).read_bytes(), values, self.compressed)
+                                     for part, values in zip(parts, q or [], strict=True)), tail)
+        else:
+            concatenate_parts(text, head, parts, tail)
         if self.bcf:
             try:
                 _vcf_to_bcf(text, target)
             finally:
                 text.unlink(missing_ok=True)
+
+
+def _with_q(part: bytes, values: np.ndarray, compressed: bool) -> bytes:
+    """An uncompressed VCF part with ``TBVAR_Q`` added to the INFO of every record with ALTs."""
+    lines = part.decode().split("\n")[:-1]
+    q = format_floats(values["q"].astype(np.float32))
+    info = _join_per_record(values["record"], values["alt_index"], {"TBVAR_Q": q}, len(lines))
+    out = [_add_info(line, extra) if extra else line
+           for line, extra in zip(lines, info, strict=True)]
+    text = ("\n".join(out) + "\n").encode() if out else b""
+    return bgzf.compress(text) if compressed else text
+
+
+def _add_info(line: str, extra: str) -> str:
+    fields = line.split("\t", 8)
+    fields[7] = extra if fields[7] in (".", "") else f"{fields[7]};{extra}"
+    return "\t".join(fields)
 
 
 def _vcf_to_bcf(source_path: Path, target: Path) -> None:

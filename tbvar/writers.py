@@ -77,15 +77,35 @@ def _tsv_field(values: pd.Series) -> np.ndarray:
 
 def _tsv_lines(rows: pd.DataFrame, block: int) -> str:
     """TSV body of ``rows``; columns from ``block`` on (float32) are formatted as one block."""
+    return "\n".join(_tsv_rows(rows, block)) + "\n" if len(rows) else ""
+
+
+def _tsv_rows(rows: pd.DataFrame, block: int) -> np.ndarray:
+    """One TSV line per row (without line end); see :func:`_tsv_lines`."""
     if not len(rows):
-        return ""
+        return np.zeros(0, dtype=object)
     lines = join_columns(np.stack([_tsv_field(rows[c]) for c in rows.columns[:block]], axis=1)
                          if block else np.zeros((len(rows), 0), dtype=object), "\t")
     if block < rows.shape[1]:
         values = np.asarray(format_float_rows(rows.iloc[:, block:].to_numpy(np.float32), "\t",
                                               TSV_MISSING), dtype=object)
         lines = values if block == 0 else lines + "\t" + values
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def pack_lines(lines: Sequence[str]) -> bytes:
+    """Lines (which may hold quoted line breaks) as one part: count, byte lengths, text."""
+    encoded = [line.encode() for line in lines]
+    sizes = np.array([len(e) for e in encoded], dtype="<i8")
+    return np.array([len(encoded)], dtype="<i8").tobytes() + sizes.tobytes() + b"".join(encoded)
+
+
+def unpack_lines(data: bytes) -> list[bytes]:
+    """Inverse of :func:`pack_lines` (as bytes)."""
+    count = int(np.frombuffer(data[:8], dtype="<i8")[0])
+    ends = np.cumsum(np.frombuffer(data[8:8 + 8 * count], dtype="<i8")) + 8 + 8 * count
+    starts = np.r_[8 + 8 * count, ends[:-1]]
+    return [data[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
 
 
 class TableWriter:
@@ -102,6 +122,10 @@ class TableWriter:
         still gives a header / a Parquet file with the full schema).
     metadata
         Provenance stored in the Parquet schema metadata (``tbvar.KEY``).
+
+    With a ``q`` column (the last; rows carry p-values against a background) the q-values of
+    the whole run are filled in at assembly: TSV parts then hold the rows without it
+    (:func:`pack_lines`, uncompressed) and Parquet parts a null column.
     """
 
     def __init__(self, path: str | os.PathLike[str], fmt: str, template: pd.DataFrame,
@@ -112,6 +136,7 @@ class TableWriter:
         self.columns = list(template.columns)
         self.compressed = fmt == "tsv" and self.path.endswith(".gz")
         self.metadata = metadata or {}
+        self.fill_q = self.columns[-1:] == ["q"]
         if fmt == "parquet":
             self._schema = _arrow_schema(template, self.metadata)
         floats = [dtype == np.float32 for dtype in template.dtypes]
@@ -121,6 +146,8 @@ class TableWriter:
     def encode(self, chunk: ScoredChunk) -> bytes:
         """The chunk's rows as an output part (TSV body, or an Arrow IPC stream for Parquet)."""
         rows = chunk.rows[self.columns]
+        if self.fmt == "tsv" and self.fill_q:
+            return pack_lines(_tsv_rows(rows.iloc[:, :-1], self._block))
         if self.fmt == "tsv":
             text = _tsv_lines(rows, self._block).encode()
             return bgzf.compress(text) if self.compressed else text
@@ -131,24 +158,41 @@ class TableWriter:
             stream.write_table(_arrow_table(rows, self._schema))
         return sink.getvalue().to_pybytes()
 
-    def assemble(self, target: Path, parts: Iterable[Path], extra_header: Sequence[str] = ()
-                 ) -> None:
-        """Write the complete output to ``target`` from the chunk parts, in order."""
+    def assemble(self, target: Path, parts: Iterable[Path], extra_header: Sequence[str] = (),
+                 q: Sequence[np.ndarray] | None = None) -> None:
+        """Write the complete output to ``target`` from the chunk parts, in order (with the
+        run's q-values per chunk when the table has a ``q`` column)."""
         if self.fmt == "tsv":
             head = ("\t".join(self.columns) + "\n").encode()
+            if self.fill_q:
+                parts = (_with_q_column(Path(part).read_bytes(), values["q"], self.compressed)
+                         for part, values in zip(parts, q or [], strict=True))
+                write_parts(target, bgzf.compress(head) if self.compressed else head, parts,
+                            bgzf.EOF if self.compressed else b"")
+                return
             concatenate_parts(target, bgzf.compress(head) if self.compressed else head, parts,
                          bgzf.EOF if self.compressed else b"")
             return
+        self._assemble_parquet(target, parts, q if self.fill_q else None)
+
+    def _assemble_parquet(self, target: Path, parts: Iterable[Path],
+                          q: Sequence[np.ndarray] | None) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         # dictionary encoding pays off for the text columns only: score columns are
         # near-unique floats (half the write time and a larger file with dictionaries)
         text = [field.name for field in self._schema if pa.types.is_string(field.type)]
+        fills = iter(q) if q is not None else None
         with pq.ParquetWriter(target, self._schema, use_dictionary=text) as writer:
             for part in parts:
                 with pa.memory_map(str(part)) as source:
-                    writer.write_table(pa.ipc.open_stream(source).read_all())
+                    table = pa.ipc.open_stream(source).read_all()
+                if fills is not None:
+                    index = table.schema.get_field_index("q")
+                    table = table.set_column(index, table.schema.field(index), pa.array(
+                        next(fills)["q"].astype(np.float32), from_pandas=True))
+                writer.write_table(table)
 
 
 def concatenate_parts(target: Path, head: bytes, parts: Iterable[Path], tail: bytes) -> None:
@@ -159,6 +203,23 @@ def concatenate_parts(target: Path, head: bytes, parts: Iterable[Path], tail: by
             with open(part, "rb") as source:
                 shutil.copyfileobj(source, out, 1 << 20)
         out.write(tail)
+
+
+def write_parts(target: Path, head: bytes, parts: Iterable[bytes], tail: bytes) -> None:
+    """Write ``head``, the given bytes in order, then ``tail`` to ``target``."""
+    with open(target, "wb") as out:
+        out.write(head)
+        for data in parts:
+            out.write(data)
+        out.write(tail)
+
+
+def _with_q_column(part: bytes, q: np.ndarray, compressed: bool) -> bytes:
+    """A packed TSV part's rows with their q-value appended as the last field."""
+    values = format_floats(q.astype(np.float32), missing=TSV_MISSING)
+    text = b"".join(line + b"\t" + value.encode() + b"\n"
+                    for line, value in zip(unpack_lines(part), values, strict=True))
+    return bgzf.compress(text) if compressed else text
 
 
 SKIPPED_COLUMNS = ("line", "record_index", "chrom", "pos", "id", "ref", "alt", "status",
@@ -201,9 +262,9 @@ class SkippedWriter:
                             lineterminator="\n").encode()
         return bgzf.compress(text) if self.compressed else text
 
-    def assemble(self, target: Path, parts: Iterable[Path], extra_header: Sequence[str] = ()
-                 ) -> None:
-        """Write the complete TSV to ``target``."""
+    def assemble(self, target: Path, parts: Iterable[Path], extra_header: Sequence[str] = (),
+                 q: Sequence[np.ndarray] | None = None) -> None:
+        """Write the complete TSV to ``target`` (``q`` is not used: skipped rows have none)."""
         head = ("\t".join(SKIPPED_COLUMNS) + "\n").encode()
         concatenate_parts(target, bgzf.compress(head) if self.compressed else head, parts,
                      bgzf.EOF if self.compressed else b"")

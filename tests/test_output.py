@@ -28,8 +28,8 @@ class LinesWriter:
         self.encoded.append(chunk.index)
         return "".join(f"{line}\n" for line in chunk.lines).encode()
 
-    def assemble(self, target: Path, parts: Iterable[Path], extra_header: Sequence[str] = ()
-                 ) -> None:
+    def assemble(self, target: Path, parts: Iterable[Path], extra_header: Sequence[str] = (),
+                 q=None) -> None:
         body = b"".join(Path(p).read_bytes() for p in parts)
         target.write_bytes(f"#{self.part}\n".encode() + "".join(
             f"{x}\n" for x in extra_header).encode() + body)

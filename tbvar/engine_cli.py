@@ -1,0 +1,102 @@
+"""Command-line pieces shared by ``tbvar score`` and ``tbvar calibrate``: the options of the
+scoring engine, their translation to API settings, model resolution, and interruption.
+
+Ctrl-C and SIGTERM stop a run with one line on stderr (exit 130 / 143) and no output file;
+finished work stays in ``OUTPUT.partial/`` for ``--resume``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from tbvar.download import ProgressBar
+from tbvar.registry import resolve_model
+from tbvar.scoring import PRECISIONS
+from tbvar.variants import REF_MISMATCH_POLICIES
+
+T = TypeVar("T")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def positive(text: str) -> int:
+    """argparse type: a positive integer."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return value
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the scoring engine: genome, model, device, precision, input policies,
+    chunks and resume."""
+    parser.add_argument("--genome", required=True, help="reference FASTA (plain or bgzip)")
+    parser.add_argument("--model", help="registry name (see `tbvar model list`), tbvar "
+                        ".safetensors (any architecture) or Keras .h5 file (default: the "
+                        "published TBiNet, 'tbinet', installed in the cache on first use)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--batch-size", type=positive, default=128, help="variants per "
+                        "forward pass (default 128; each variant is 4 sequences with RC)")
+    parser.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32")
+    parser.add_argument("--no-rc", action="store_true", help="forward strand only (no "
+                        "reverse-complement averaging)")
+    parser.add_argument("--max-allele-length", type=int, default=100, help="longer REF/ALT "
+                        "get status too_long (default 100)")
+    parser.add_argument("--ref-mismatch", choices=REF_MISMATCH_POLICIES, default="skip",
+                        help="REF differs from the genome: skip (status ref_mismatch, "
+                        "default), flip (if the ALT matches the genome, score with REF and ALT "
+                        "swapped, flagged 'swapped'; else skip) or use-vcf (score the VCF's "
+                        "REF)")
+    parser.add_argument("--contig-map", metavar="FILE", help="two-column TSV: VCF contig, "
+                        "FASTA contig; used before automatic name harmonisation (chr1/1, "
+                        "chrM/MT, GL000192.1/chr1_gl000192_random)")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run "
+                        "into the same output, reusing the finished work in OUTPUT.partial/ "
+                        "(the output is byte-identical to an uninterrupted run)")
+    parser.add_argument("--chunk-size", type=positive, default=1024, help="records per "
+                        "chunk: the unit of memory use and of --resume (default 1024)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
+
+
+def engine_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """API settings (:mod:`tbvar.options` fields) of :func:`add_engine_options`' options."""
+    return {
+        "device": args.device, "batch_size": args.batch_size, "precision": args.precision,
+        "reverse_complement": not args.no_rc, "max_allele_length": args.max_allele_length,
+        "ref_mismatch": args.ref_mismatch, "contig_map": args.contig_map,
+        "chunk_size": args.chunk_size, "resume": args.resume,
+        "progress": not args.quiet and sys.stderr.isatty(),
+        "notify": (lambda text: print(f"tbvar: {text}", file=sys.stderr))
+        if not args.quiet else None,
+    }
+
+
+def resolve_model_arg(args: argparse.Namespace) -> str:
+    """The ``--model`` file, downloading a registry model (with a progress bar) if needed."""
+    with ProgressBar(enabled=None if not args.quiet else False) as bar:
+        return str(resolve_model(args.model, progress=bar))
+
+
+def interruptible(work: Callable[[], T], output: str) -> T | int:
+    """Run ``work`` with SIGTERM handled like Ctrl-C: on either, one line on stderr and the
+    exit status (130 or 143) instead of a result."""
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return work()
+    except KeyboardInterrupt as exc:
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"tbvar: {what}; no output written; finished work is kept in {output}.partial "
+              "(rerun with --resume to continue)", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
