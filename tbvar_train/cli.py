@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "tbvar_train.fetch", "tbvar_train.deepsea", "tbvar_train.prepare", "tbvar_train.simulate",
-    "tbvar_train.fit_cli", "tbvar_train.evaluate",
+    "tbvar_train.simgenome", "tbvar_train.fit_cli", "tbvar_train.evaluate",
 )
 
 

@@ -56,6 +56,30 @@ def _task_records(tasks: pd.DataFrame | Sequence[Mapping[str, Any]]) -> list[dic
     return records
 
 
+def staging_directory(out_dir: str | os.PathLike[str], overwrite: bool = False) -> Path:
+    """A new hidden directory beside ``out_dir`` to fill before :func:`commit_directory`.
+
+    Raises :class:`FileExistsError` if ``out_dir`` exists and not ``overwrite``.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise FileExistsError(f"{out_dir}: already exists (remove it or overwrite)")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+
+
+def commit_directory(staging: Path, out_dir: str | os.PathLike[str]) -> None:
+    """Move the filled ``staging`` directory to ``out_dir``, replacing what is there."""
+    out_dir = Path(out_dir)
+    old = None
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+        os.replace(out_dir, old)
+    os.replace(staging, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 class ShardWriter:
     """Write a tbvar shard directory incrementally and atomically.
 
@@ -91,8 +115,6 @@ class ShardWriter:
                  train_rc_augment: bool, provenance: Mapping[str, Any],
                  overwrite: bool = False) -> None:
         self.out_dir = Path(out_dir)
-        if self.out_dir.exists() and not overwrite:
-            raise FileExistsError(f"{self.out_dir}: already exists (remove it or overwrite)")
         unknown = set(splits) - set(SPLITS)
         if unknown:
             raise ShardError(f"unknown split(s) {sorted(unknown)}; use {SPLITS}")
@@ -108,10 +130,8 @@ class ShardWriter:
                      "tasks": self.tasks, "splits": self.splits,
                      "train_rc_augment": bool(train_rc_augment),
                      "provenance": json.loads(json.dumps(dict(provenance)))}
-        self.out_dir.parent.mkdir(parents=True, exist_ok=True)
         #: Staging directory; extra files written here are committed with the shards.
-        self.staging_dir = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.",
-                                                 suffix=".tmp", dir=self.out_dir.parent))
+        self.staging_dir = staging_directory(self.out_dir, overwrite)
         self._x: dict[str, np.memmap] = {}
         self._y: dict[str, np.memmap] = {}
         self._filled: dict[str, np.ndarray] = {}
@@ -163,13 +183,7 @@ class ShardWriter:
         with open(self.staging_dir / "meta.json", "w", encoding="utf-8") as handle:
             json.dump(self.meta, handle, indent=1)
             handle.write("\n")
-        old = None
-        if self.out_dir.exists():
-            old = self.out_dir.with_name(f".{self.out_dir.name}.old-{os.getpid()}")
-            os.replace(self.out_dir, old)
-        os.replace(self.staging_dir, self.out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        commit_directory(self.staging_dir, self.out_dir)
         return self.out_dir
 
     def abort(self) -> None:

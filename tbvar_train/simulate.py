@@ -166,12 +166,20 @@ def labels_from_sites(tasks: list[Task], sites: pd.DataFrame, n: int) -> np.ndar
     return y
 
 
+def task_records(tasks: list[Task]) -> list[dict[str, Any]]:
+    """Shard task records of ``tasks``: cell type ``simulated``, treatment ``None``."""
+    return [{"index": j, "cell_type": "simulated", "target": t.target, "treatment": "None"}
+            for j, t in enumerate(tasks)]
+
+
 def split_rng(seed: int, split: str, chunk: int) -> np.random.Generator:
     """Generator of one chunk of one split: data depend on ``seed`` only (fixed chunk size)."""
     return np.random.default_rng([seed, ("train", "valid", "test").index(split), chunk])
 
 
-def _write_fasta(path, names: list[str], codes: np.ndarray, width: int = 60) -> None:
+def write_fasta(path: str | os.PathLike[str], names: list[str], codes: np.ndarray,
+                width: int = 60) -> None:
+    """Write contigs ``names`` with base-code rows ``codes`` as FASTA, ``width`` bases a line."""
     from tbvar.genome import decode_sequence
 
     with open(path, "w", encoding="ascii") as out:
@@ -222,9 +230,7 @@ def simulate_dataset(out_dir: str | os.PathLike[str], n_tasks: int = 8, n_gramma
                        "destroy_width": destroy_width},
         "command": command,
     }
-    records = [{"index": j, "cell_type": "simulated", "target": t.target, "treatment": "None"}
-               for j, t in enumerate(tasks)]
-    with ShardWriter(out_dir, seq_len, records, splits, True, provenance,
+    with ShardWriter(out_dir, seq_len, task_records(tasks), splits, True, provenance,
                      overwrite=overwrite) as writer:
         genome_x, genome_sites = [], []
         for split, n in splits.items():
@@ -249,7 +255,7 @@ def simulate_dataset(out_dir: str | os.PathLike[str], n_tasks: int = 8, n_gramma
         sites[["start", "end"]] += flank
         sites.drop(columns="seq").to_csv(stage / "motif_sites.tsv", sep="\t", index=False)
         if n_genome:
-            _write_fasta(stage / "genome.fa", names, contigs)
+            write_fasta(stage / "genome.fa", names, contigs)
             pysam.faidx(str(stage / "genome.fa"))
         if variants and n_genome:
             table = motif_variants(dict(zip(names, contigs, strict=True)), sites,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import json
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from tbvar.genome import encode_sequence
 from tbvar_train.cli import main as train_main
 from tbvar_train.motifs import MotifFileError, find_motif, read_meme
 from tbvar_train.shards import load_split, read_meta
+from tbvar_train.simgenome import EDGE, GenomeFiles, simulate_genome
 from tbvar_train.simulate import (
     default_tasks,
     labels_from_sites,
@@ -79,6 +81,12 @@ def test_sites_hold_motif_instances_and_genome_matches_shards(sim):
         assert genome.get_reference_length(f"seq{i}") == 2000
         np.testing.assert_array_equal(encode_sequence(genome.fetch(f"seq{i}", 500, 1500)),
                                       x_test[i])
+    check_site_instances(genome, sites)
+    assert len(sites) > 100
+
+
+def check_site_instances(genome: pysam.FastaFile, sites: pd.DataFrame) -> None:
+    """Every site holds an instance of its motif, on its strand."""
     rng = np.random.default_rng(0)
     planted, shuffled = [], []
     for row in sites.itertuples(index=False):
@@ -92,7 +100,6 @@ def test_sites_hold_motif_instances_and_genome_matches_shards(sim):
     # shuffled (same composition, motif order destroyed) score far lower.
     assert planted.min() > 0 and planted.mean() > 0.8
     assert shuffled.mean() < 0.1
-    assert len(sites) > 100
 
 
 def test_labels_match_planted_sites(sim):
@@ -156,11 +163,21 @@ def test_deterministic_with_seed(sim, tmp_path):
     assert not filecmp.cmp(sim / "train.x.npy", other / "train.x.npy", shallow=False)
 
 
-def check_variants(directory, width: int) -> np.ndarray:
-    """Checks every variant against genome.fa and the sites; returns the log-odds drops."""
-    truth = pd.read_csv(directory / "variants_truth.tsv", sep="\t")
-    genome = pysam.FastaFile(str(directory / "genome.fa"))
-    sites = pd.read_csv(directory / "motif_sites.tsv", sep="\t")
+def dataset_files(directory) -> GenomeFiles:
+    """The genome, sites and variant files of a ``simulate`` dataset."""
+    return GenomeFiles(directory / "genome.fa", directory / "motif_sites.tsv",
+                       directory / "variants.vcf", directory / "variants_truth.tsv",
+                       directory / "meta.json")
+
+
+def check_variants(files: GenomeFiles, width: int, region=(500, 1500)) -> np.ndarray:
+    """Checks every variant against the genome and the sites; returns the log-odds drops.
+
+    Controls must lie in ``region`` of their contig (inside the simulated sequence).
+    """
+    truth = pd.read_csv(files.truth, sep="\t")
+    genome = pysam.FastaFile(str(files.genome))
+    sites = pd.read_csv(files.sites, sep="\t")
     destroy = truth[truth.destroys_motif == 1]
     control = truth[truth.destroys_motif == 0]
     assert len(destroy) == len(sites[sites.role.isin(["motif", "anchor", "partner"])])
@@ -183,7 +200,7 @@ def check_variants(directory, width: int) -> np.ndarray:
         start = row.pos - 1
         assert genome.fetch(row.contig, start, start + width) == row.ref
         assert len(row.alt) == width and all(a != b for a, b in zip(row.ref, row.alt, strict=True))
-        assert 500 <= start and start + width <= 1500  # inside the simulated sequence
+        assert region[0] <= start and start + width <= region[1]
         same = sites[sites.contig == row.contig]
         if same.empty:
             assert row.distance_to_site == -1
@@ -192,7 +209,7 @@ def check_variants(directory, width: int) -> np.ndarray:
                           np.maximum(same.start - (start + width - 1),
                                      (start + width - 1) - (same.end - 1)))
         assert gaps.min() >= 100 and row.distance_to_site == gaps.min()
-    with pysam.VariantFile(str(directory / "variants.vcf")) as vcf:
+    with pysam.VariantFile(str(files.variants)) as vcf:
         records = [(r.chrom, r.pos, r.id, r.ref, r.alts[0]) for r in vcf]
     assert records == list(truth[["contig", "pos", "id", "ref", "alt"]].itertuples(
         index=False, name=None))
@@ -201,14 +218,14 @@ def check_variants(directory, width: int) -> np.ndarray:
 
 def test_snvs_destroy_sites_and_controls_are_far(sim):
     # the most informative position, set to an unlikely base
-    assert check_variants(sim, 1).min() > 3.0
+    assert check_variants(dataset_files(sim), 1).min() > 3.0
 
 
 def test_block_variants_destroy_more(tmp_path):
     out = tmp_path / "d"
     simulate_dataset(out, n_tasks=5, n_grammar=1, n_train=1, n_valid=1, n_test=60,
                      seed=4, destroy_width=5)
-    drops = check_variants(out, 5)
+    drops = check_variants(dataset_files(out), 5)
     assert drops.min() > 10.0 and len(drops) > 50
 
 
@@ -259,3 +276,89 @@ def test_short_sequences_plant_what_fits():
         assert ((own.start >= 0) & (own.end <= 120)).all()
     with pytest.raises(ValueError, match="shorter than the widest motif element"):
         simulate_sequences(tasks, 2, 30, np.random.default_rng(1))
+
+
+@pytest.fixture(scope="module")
+def sparse(tmp_path_factory) -> GenomeFiles:
+    """A sparse-site genome of the example model's motifs: 4 contigs of 50 kb."""
+    return simulate_genome(tmp_path_factory.mktemp("sparse") / "genome", n_contigs=4,
+                           contig_length=50_000, seed=0)
+
+
+def test_sparse_genome_sites_are_sparse_motif_instances(sparse):
+    meta = json.loads(sparse.meta.read_text())
+    assert [t["target"] for t in meta["tasks"]] == ["CTCF", "REST", "ZNF143", "ESR1"]
+    sites = pd.read_csv(sparse.sites, sep="\t")
+    genome = pysam.FastaFile(str(sparse.genome))
+    assert list(genome.references) == ["sim1", "sim2", "sim3", "sim4"]
+    assert set(genome.lengths) == {50_000}
+    widths = sites.end - sites.start
+    assert meta["sites"] == len(sites) and meta["site_bases"] == widths.sum()
+    assert meta["site_fraction"] == widths.sum() / 200_000
+    assert 0.005 < meta["site_fraction"] <= 0.01  # default site_density 0.01
+    # one site of every motif per segment: equal counts, either strand, no overlaps
+    per_task = sites.groupby("task").size()
+    assert per_task.index.tolist() == [0, 1, 2, 3] and per_task.nunique() == 1
+    assert set(sites.strand) == {"+", "-"} and (sites.role == "motif").all()
+    following = sites.groupby("contig")["start"].shift(-1)
+    assert (following.isna() | (following >= sites.end)).all()
+    assert sites.start.min() >= EDGE and sites.end.max() <= 50_000 - EDGE
+    check_site_instances(genome, sites)
+
+
+def test_sparse_genome_variants(sparse):
+    drops = check_variants(sparse, 1, region=(EDGE, 50_000 - EDGE))
+    assert len(drops) == json.loads(sparse.meta.read_text())["sites"]
+    # Nearly every sampled site has the consensus base at the motif's most informative
+    # position (p >= 0.988 for these motifs); the SNV puts a base of p ~ 0.001 there.
+    assert (drops > 8).mean() > 0.95
+
+
+def test_example_model_separates_destroying_snvs_in_sparse_genome(sparse, tmp_path, capsys):
+    """``tbvar score`` with the bundled model: |lod| of the site's task, destroying vs control."""
+    from sklearn.metrics import roc_auc_score
+
+    from tbvar.checkpoint import read_model_info
+    from tbvar.cli import main as score_main
+    from tbvar.tasks import task_labels
+
+    from .conftest import EXAMPLES
+
+    model = EXAMPLES / "model.safetensors"
+    labels = task_labels(read_model_info(model).tasks)
+    meta = json.loads(sparse.meta.read_text())
+    assert task_labels(pd.DataFrame(meta["tasks"])) == labels
+    out = tmp_path / "scored.tsv"
+    assert score_main(["score", str(sparse.variants), "--genome", str(sparse.genome),
+                       "--model", str(model), "-o", str(out), "--device", "cpu"]) == 0
+    capsys.readouterr()
+    scored = pd.read_csv(out, sep="\t").merge(pd.read_csv(sparse.truth, sep="\t"), on="id",
+                                              validate="one_to_one")
+    assert (scored.status == "ok").all() and len(scored) > 200
+    control = scored[scored.destroys_motif == 0]
+    for j, label in enumerate(labels):
+        destroy = scored[scored.task == j]
+        auroc = roc_auc_score(np.r_[np.ones(len(destroy)), np.zeros(len(control))],
+                              np.abs(np.r_[destroy[f"lod.{label}"], control[f"lod.{label}"]]))
+        assert auroc > 0.95, (label, auroc)
+
+
+def test_simulate_genome_cli_is_deterministic_and_checks_options(sparse, tmp_path, capsys):
+    out = tmp_path / "g"
+    args = ["simulate-genome", "--out", str(out), "--contigs", "4", "--contig-length", "50000"]
+    assert train_main(args) == 0
+    assert "112 sites (0.92% of 200000 bp), 112 destroying + 112 control" in (
+        capsys.readouterr().err)
+    for name in ("genome.fa", "sites.tsv", "variants.vcf", "truth.tsv"):
+        assert filecmp.cmp(out / name, sparse.genome.parent / name, shallow=False), name
+    assert train_main(args) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert train_main([*args, "--overwrite", "--seed", "1", "--site-density", "0.02"]) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert 0.015 < meta["site_fraction"] <= 0.02 and meta["parameters"]["seed"] == 1
+    assert not filecmp.cmp(out / "genome.fa", sparse.genome, shallow=False)
+    for bad, message in ((["--site-density", "0.9"], "site_density 0.9 is too high"),
+                         (["--site-density", "0.3"], "only 61 of 3488 control variants fit"),
+                         (["--contig-length", "5000"], "contig_length 5000 is too short")):
+        assert train_main([*args, "--overwrite", *bad]) == 1
+        assert message in capsys.readouterr().err
