@@ -8,7 +8,7 @@ Python API::
 
 from tbvar.api import load_model, predict, score_variants, score_vcf
 from tbvar.background import Background
-from tbvar.calibrate import BackgroundSource, calibrate
+from tbvar.calibration import BackgroundSource, calibrate
 from tbvar.options import RunOptions, ScoreOptions
 from tbvar.version import __version__
 

@@ -65,7 +65,7 @@ class Background:
     n
         Background variants scored.
     meta
-        Provenance: model, genome, options, source (see :func:`tbvar.calibrate.calibrate`).
+        Provenance: model, genome, options, source (see :func:`tbvar.calibration.calibrate`).
     path, sha256
         The file it was read from (``None`` before it is saved).
     """

@@ -1,4 +1,5 @@
-"""``tbvar calibrate``: build a background file for calibrated p-values (:mod:`tbvar.calibrate`)."""
+"""``tbvar calibrate``: build a background file for calibrated p-values
+(:mod:`tbvar.calibration`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import sys
 
 from tbvar.background import DEFAULT_SAMPLE_SIZE, MIN_RECOMMENDED
-from tbvar.calibrate import BackgroundSource, calibrate
+from tbvar.calibration import BackgroundSource, calibrate
 from tbvar.engine_cli import (
     add_engine_options,
     engine_settings,
