@@ -32,7 +32,7 @@ from tbvar.genome import Genome
 from tbvar.null_sample import NullSample, row_priority
 from tbvar.options import RunOptions, ScoreOptions, calibration_options
 from tbvar.output_lock import OutputLock
-from tbvar.partial import PartialRun, input_fingerprint
+from tbvar.partial import PartialRun
 from tbvar.random_snvs import read_bed, sample_snvs
 from tbvar.run_summary import RunSummary
 from tbvar.scoring import Scorer
@@ -78,8 +78,9 @@ class BackgroundSource:
     def describe(self) -> dict[str, Any]:
         """JSON-ready provenance of the source."""
         if self.vcf is not None:
-            return {"kind": "vcf", **input_fingerprint(self.vcf)}
-        regions = ({"path": os.path.abspath(self.regions), "sha256": file_sha256(self.regions)}
+            return {"kind": "vcf", "path": str(self.vcf), "size": os.path.getsize(self.vcf),
+                    "sha256": file_sha256(self.vcf)}
+        regions = ({"path": str(self.regions), "sha256": file_sha256(self.regions)}
                    if self.regions else None)
         return {"kind": "random", "n": self.random, "seed": self.seed, "regions": regions}
 
@@ -145,7 +146,7 @@ def background_metadata(model: Any, genome: Genome, options: ScoreOptions, run: 
         "model_sha256": getattr(info, "sha256", None),
         "model": getattr(info, "path", None) or "in-memory model",
         "arch": getattr(model, "arch", None),
-        "genome": {"path": os.path.abspath(genome.path), "assembly": genome.assembly_id},
+        "genome": {"path": genome.path, "assembly": genome.assembly_id},
         "options": calibration_options(options, run),
         "source": source.describe(),
         "counts": counts.to_dict(),

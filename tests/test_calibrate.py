@@ -169,3 +169,18 @@ def test_p_without_background_and_small_backgrounds(tmp_path: Path, capsys) -> N
     assert main([*base, "--background", str(tmp_path / "junk.safetensors"),
                  "-o", str(tmp_path / "c.tsv")]) == 1
     assert "not a tbvar background file" in capsys.readouterr().err
+
+
+def test_shipped_example_background_is_the_documented_one(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    shipped = Background.load(REPO / "examples" / "background.safetensors")
+    monkeypatch.chdir(REPO / "examples")  # the command of examples/README.md, run there
+    assert main(["calibrate", "--random", "10000", "--seed", "0", "--genome",
+                 "hg19_chr17_region_padded.fa.gz", "--model", "model.safetensors", "-o",
+                 str(tmp_path / "bg.safetensors"), "--device", "cpu", "-q"]) == 0
+    rebuilt = Background.load(tmp_path / "bg.safetensors")
+    assert rebuilt.meta == shipped.meta and rebuilt.n == shipped.n == 10_000
+    for name in shipped.sorted_abs:  # thread count may change the last float32 bits
+        np.testing.assert_allclose(rebuilt.sorted_abs[name], shipped.sorted_abs[name],
+                                   rtol=1e-5, atol=1e-7)
