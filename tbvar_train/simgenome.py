@@ -30,8 +30,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from tbvar.atomic import commit_directory, staging_directory
 from tbvar_train.motifs import bundled_meme_path, read_meme
-from tbvar_train.shards import commit_directory, file_provenance, staging_directory
+from tbvar_train.shards import file_provenance
 from tbvar_train.simulate import (
     DEFAULT_MOTIFS,
     default_tasks,
