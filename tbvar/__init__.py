@@ -9,8 +9,10 @@ Python API::
 from tbvar.api import load_model, predict, score_variants, score_vcf
 from tbvar.background import Background
 from tbvar.calibration import BackgroundSource, calibrate
+from tbvar.explain import VariantExplanation, explain_variant, explain_variants
 from tbvar.options import RunOptions, ScoreOptions
 from tbvar.version import __version__
 
 __all__ = ["__version__", "Background", "BackgroundSource", "RunOptions", "ScoreOptions",
-           "calibrate", "load_model", "predict", "score_variants", "score_vcf"]
+           "VariantExplanation", "calibrate", "explain_variant", "explain_variants",
+           "load_model", "predict", "score_variants", "score_vcf"]

@@ -128,8 +128,8 @@ def run_metadata(model: nn.Module, genome: PathLike | Genome, options: ScoreOpti
     return meta
 
 
-def _load_background(options: ScoreOptions, run: RunOptions, net: nn.Module, genome: Genome
-                     ) -> tuple[Background | None, list[str]]:
+def load_run_background(options: ScoreOptions, run: RunOptions, net: nn.Module,
+                        genome: Genome) -> tuple[Background | None, list[str]]:
     """The run's background (checked against the model, genome and options) and how it
     differs when ``force_background`` allows a difference."""
     if options.background is None:
@@ -191,7 +191,7 @@ def _score(chunks: Iterable[VariantChunk], source: VcfSource | None, genome: Pat
     scorer = Scorer(net, device=run.device, batch_size=run.batch_size,
                     precision=run.precision, reverse_complement=options.reverse_complement)
     ref_genome = open_genome(genome, options.contig_map)
-    background, forced = _load_background(options, run, net, ref_genome)
+    background, forced = load_run_background(options, run, net, ref_genome)
     stage = ScoringStage(ref_genome, scorer, labels, selected, options, background)
     engine = LocalEngine(stage, progress=run.progress, model_thread=run.model_thread)
     if output is None:

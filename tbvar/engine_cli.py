@@ -37,9 +37,9 @@ def positive(text: str) -> int:
     return value
 
 
-def add_engine_options(parser: argparse.ArgumentParser) -> None:
+def add_engine_options(parser: argparse.ArgumentParser, chunked: bool = True) -> None:
     """The options of the scoring engine: genome, model, device, precision, input policies,
-    chunks and resume."""
+    and (``chunked``: runs over a VCF) chunks and resume."""
     parser.add_argument("--genome", required=True, help="reference FASTA (plain or bgzip)")
     parser.add_argument("--model", help="registry name (see `tbvar model list`), tbvar "
                         ".safetensors (any architecture) or Keras .h5 file (default: the "
@@ -60,25 +60,29 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--contig-map", metavar="FILE", help="two-column TSV: VCF contig, "
                         "FASTA contig; used before automatic name harmonisation (chr1/1, "
                         "chrM/MT, GL000192.1/chr1_gl000192_random)")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted run "
-                        "into the same output, reusing the finished work in OUTPUT.partial/ "
-                        "(the output is byte-identical to an uninterrupted run)")
-    parser.add_argument("--chunk-size", type=positive, default=1024, help="records per "
-                        "chunk: the unit of memory use and of --resume (default 1024)")
+    if chunked:
+        parser.add_argument("--resume", action="store_true", help="continue an interrupted "
+                            "run into the same output, reusing the finished work in "
+                            "OUTPUT.partial/ (the output is byte-identical to an uninterrupted "
+                            "run)")
+        parser.add_argument("--chunk-size", type=positive, default=1024, help="records per "
+                            "chunk: the unit of memory use and of --resume (default 1024)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
 
 
 def engine_settings(args: argparse.Namespace) -> dict[str, Any]:
     """API settings (:mod:`tbvar.options` fields) of :func:`add_engine_options`' options."""
-    return {
+    settings = {
         "device": args.device, "batch_size": args.batch_size, "precision": args.precision,
         "reverse_complement": not args.no_rc, "max_allele_length": args.max_allele_length,
         "ref_mismatch": args.ref_mismatch, "contig_map": args.contig_map,
-        "chunk_size": args.chunk_size, "resume": args.resume,
         "progress": not args.quiet and sys.stderr.isatty(),
         "notify": (lambda text: print(f"tbvar: {text}", file=sys.stderr))
         if not args.quiet else None,
     }
+    if "chunk_size" in vars(args):
+        settings.update(chunk_size=args.chunk_size, resume=args.resume)
+    return settings
 
 
 def resolve_model_arg(args: argparse.Namespace) -> str:

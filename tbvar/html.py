@@ -86,6 +86,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def section(heading: str, *parts: str) -> str:
-    """An ``<h2>`` section with its (already HTML) parts."""
-    return f"<section><h2>{escape(heading)}</h2>" + "".join(parts) + "</section>"
+def section(heading: str, *parts: str, level: int = 2) -> str:
+    """A section headed ``<h{level}>`` (default ``<h2>``) with its (already HTML) parts."""
+    return (f"<section><h{level}>{escape(heading)}</h{level}>" + "".join(parts)
+            + "</section>")
