@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from tbvar.atomic import commit_directory, staging_directory
-from tbvar.html import figure_svg, page, section, table
+from tbvar.html import figure_svg, page, section, svg_block, svg_markup, table
 from tbvar.model import ONEHOT_ORDER
 from tbvar.plot_variant import DISPLAY_BASES, plot_attention_profile, plot_ism_heatmap
 
@@ -215,8 +215,9 @@ def write_explanations(explanations: Sequence[VariantExplanation],
             inline = []
             for stem, figure, caption in _figures(explanation):
                 figure.savefig(directory / f"{stem}.png", dpi=figure.dpi)
-                figure.savefig(directory / f"{stem}.svg", metadata={"Date": None})
-                inline.append(figure_svg(figure, caption))
+                svg = svg_markup(figure)
+                (directory / f"{stem}.svg").write_text(svg, encoding="utf-8")
+                inline.append(svg_block(svg, caption))
             _write_tables(explanation, directory)
             (directory / PAGE_NAME).write_text(page(
                 _title(explanation), variant_sections(explanation, inline), sortable=True),

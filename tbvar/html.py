@@ -50,18 +50,29 @@ def page(title: str, sections: Iterable[str], sortable: bool = False) -> str:
             f"<h1>{escape(title)}</h1>\n" + "\n".join(sections) + f"\n{script}</body></html>\n")
 
 
+def svg_markup(figure: Any) -> str:
+    """A matplotlib figure as standalone ``<svg>`` markup (no XML prolog, DOCTYPE or RDF
+    metadata; also a valid ``.svg`` file)."""
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    svg = buffer.getvalue()
+    svg = svg[svg.index("<svg"):]  # drop the XML prolog and DOCTYPE
+    return re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.DOTALL)  # RDF creator notes
+
+
+def svg_block(svg: str, caption: str = "") -> str:
+    """``<svg>`` markup in a captioned ``<div>``."""
+    text = f'<p class="note">{escape(caption)}</p>' if caption else ""
+    return f'<div class="figure">{svg}{text}</div>'
+
+
 def figure_svg(figure: Any, caption: str = "") -> str:
     """A matplotlib figure as an inline ``<svg>`` in a captioned ``<div>`` (figure closed)."""
     import matplotlib.pyplot as plt
 
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    svg = svg_markup(figure)
     plt.close(figure)
-    svg = buffer.getvalue()
-    svg = svg[svg.index("<svg"):]  # drop the XML prolog and DOCTYPE
-    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.DOTALL)  # RDF creator notes
-    text = f'<p class="note">{escape(caption)}</p>' if caption else ""
-    return f'<div class="figure">{svg}{text}</div>'
+    return svg_block(svg, caption)
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], sortable: bool = False,

@@ -101,7 +101,7 @@ def read_kernel_matches(motifs: str | os.PathLike[str], n_kernels: int) -> Kerne
         raise MotifMatchError(f"{path}: kernel {frame[columns['kernel']].iloc[bad[0]]!r} is "
                               f"not one of this model's {n_kernels} kernels (0..{n_kernels - 1});"
                               " were the motifs made for another model?")
-    q = pd.to_numeric(frame[columns["q"]], errors="coerce").to_numpy(dtype=np.float64)
+    q = pd.to_numeric(frame[columns["q"]], errors="coerce").to_numpy(np.float64, copy=True)
     ids = frame[columns["id"]].str.strip().to_numpy(dtype=object)
     q[ids == ""] = np.nan
     matched = np.flatnonzero(ids != "")
