@@ -11,7 +11,12 @@ from tbvar.explain import DEFAULT_WINDOW, explain_variants
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from tbvar.explain_page import write_explanations  # matplotlib: the interpret extra
+    try:
+        from tbvar.explain_page import write_explanations
+    except ImportError as exc:  # matplotlib comes with the interpret extra
+        print(f"tbvar: error: tbvar explain needs matplotlib ({exc}); install it with "
+              "pip install 'tbvar[interpret]'", file=sys.stderr)
+        return 1
 
     explanations = explain_variants(
         args.variants, args.genome, resolve_model_arg(args), window=args.window,

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from tbvar.plot_variant import FIGURE_DPI
 
 #: Columns drawn as −log10: the per-variant p/q columns and per-task ``p.TASK`` columns.
 P_COLUMNS = ("min_p", "combined_p", "q")
-FIGURE_DPI = 100
 #: 1200 × 400 px at :data:`FIGURE_DPI`.
 MANHATTAN_SIZE = (12.0, 4.0)
 _REGION = re.compile(r"^(?P<chrom>[^:]+)(?::(?P<start>[\d,]+)-(?P<end>[\d,]+))?$")
@@ -94,8 +92,6 @@ def plot_run_manhattan(run: pd.DataFrame | str | os.PathLike[str], value: str = 
     ValueError
         Unreadable input, unknown column or region, or no scored allele to draw.
     """
-    from matplotlib.figure import Figure
-
     frame = read_run(run, value)
     if region is not None:
         frame = _region(frame, region)

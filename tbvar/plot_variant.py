@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from tbvar.model import ONEHOT_ORDER
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
     from tbvar.explain import VariantExplanation
 
@@ -31,8 +31,6 @@ REF_COLOR, ALT_COLOR, VARIANT_COLOR = "#1f77b4", "#d62728", "#555555"
 
 
 def _figure(size: tuple[float, float]) -> Figure:
-    from matplotlib.figure import Figure
-
     return Figure(figsize=size, dpi=FIGURE_DPI, layout="constrained")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import stat
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -167,6 +168,18 @@ def test_model_without_attention(tmp_path: Path, danq_file: Path,
     assert "Not shown: this model (danq) has no attention." in html
     assert not list((tmp_path / "b").rglob("attention*"))
     assert list((tmp_path / "b").rglob("ism_*.png"))
+
+
+def test_without_matplotlib_one_line_before_any_work(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("tbvar.explain_page", "tbvar.plot_variant"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import fails
+    assert run(SNVS[0], *BASE, "-o", str(tmp_path / "out")) == 1
+    error = capsys.readouterr().err
+    assert "tbvar explain needs matplotlib" in error and "[interpret]" in error
+    assert error.count("\n") == 1 and list(tmp_path.iterdir()) == []
 
 
 def write_matches(path: Path, rows: list[str], header: str) -> Path:
