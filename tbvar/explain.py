@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from torch import nn
 
 from tbvar.api import (
@@ -264,7 +265,7 @@ class Explainer:
         info = getattr(self.net, "info", None)
         return str(info.path) if info is not None else "in-memory model"
 
-    def _alleles(self, spec: VariantSpec) -> Any:
+    def _alleles(self, spec: VariantSpec) -> pd.DataFrame:
         """The variant's classified allele row; :class:`VariantError` unless it is scorable."""
         row = classify(allele_frame([(0, 0, spec.chrom, spec.pos, None, spec.ref, spec.alt)]),
                        self.genome, self.options.max_allele_length, self.options.ref_mismatch)
@@ -322,7 +323,7 @@ class Explainer:
         k = min(self.options.top_k, len(lod))
         return top_k_order(np.abs(lod)[None, :], k)[0] if k else np.zeros(0, dtype=np.int64)
 
-    def _notes(self, spec: VariantSpec, row: Any, edge: bool) -> tuple[str, ...]:
+    def _notes(self, spec: VariantSpec, row: pd.DataFrame, edge: bool) -> tuple[str, ...]:
         notes = []
         if "warning" in self.metadata:
             notes.append(f"The model has random weights: {self._model_name()}; every number "

@@ -7,7 +7,7 @@
     DIR/explain.html          every variant's sections (with an index when there are several)
     DIR/VARIANT/explain.html  the variant's own page
     DIR/VARIANT/attention.png, .svg        (models with attention)
-    DIR/VARIANT/ism_TASK.png, .svg         one per ISM task
+    DIR/VARIANT/ism_INDEX_TASK.png, .svg   one per ISM task (model task index and label)
     DIR/VARIANT/tasks.tsv, ism.tsv, kernels.tsv, attention.tsv
 
 ``VARIANT`` is ``CHROM_POS_REF_ALT`` with characters other than letters, digits, ``.``, ``-``
@@ -69,7 +69,8 @@ def _figures(explanation: VariantExplanation) -> list[tuple[str, Figure, str]]:
                         "variant."))
     for task in explanation.ism_tasks:
         label = str(explanation.task_labels[task])
-        figures.append((f"ism_{_UNSAFE.sub('_', label)}", plot_ism_heatmap(explanation, label),
+        figures.append((f"ism_{task}_{_UNSAFE.sub('_', label)}",
+                        plot_ism_heatmap(explanation, int(task)),
                         f"In-silico mutagenesis of the REF window for {label}: lod of each "
                         "substitution (dot: the reference base); above, the largest |lod| per "
                         "position (red: the variant's position)."))
@@ -134,8 +135,10 @@ def variant_sections(explanation: VariantExplanation, figures: Sequence[str],
     sections = [_summary(explanation), section(
         "Tasks by |lod|", table(columns, rows, sortable=True,
                                 numeric=[c not in ("task", "ISM") for c in columns]),
-        '<p class="note">REF/ALT probabilities averaged over both strands as in '
-        "<code>tbvar score</code>; lod = logit(ALT) − logit(REF)"
+        '<p class="note">REF/ALT probabilities '
+        + ("averaged over both strands" if explanation.metadata.get("rc_average") == "true"
+           else "of the forward strand") + " as in <code>tbvar score</code>; lod = logit(ALT) "
+        "− logit(REF)"
         + ("; p: two-sided empirical p-value against the background" if explanation.p
            is not None else "") + ".</p>", level=level)]
     if explanation.has_attention:

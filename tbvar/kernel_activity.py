@@ -6,7 +6,8 @@ over the positions whose ``kernel_width`` bases overlap the allele (window indic
 same is computed on the reverse-complement windows (strand ``-``: the kernel read the other
 strand; the allele is then at ``[L/2 − allele length, L/2)`` from the other end), since the
 scorer's RC pass sees those activations too. Every architecture's first layer is an
-``nn.Conv1d`` over the four one-hot channels (TBiNet, DanQ, DeepSEA).
+``nn.Conv1d`` over the four one-hot channels (TBiNet, DanQ, DeepSEA); activations are computed
+in the layer's own precision (float32), whatever the scoring precision.
 """
 
 from __future__ import annotations

@@ -73,9 +73,9 @@ def test_layout_pages_and_figures(two_variants: Path) -> None:
         assert f"<title>tbvar explain: {variant}</title>" in page
         assert page.count("<svg") == 3  # attention and two ISM tasks
         assert_png(directory / "attention.png", (1000, 450))
-        for task in ("CTCF", "REST"):
-            assert_png(directory / f"ism_simulated_{task}_None.png", (1000, 400))
-            ET.parse(directory / f"ism_simulated_{task}_None.svg")
+        for task in ("0_simulated_CTCF_None", "1_simulated_REST_None"):
+            assert_png(directory / f"ism_{task}.png", (1000, 400))
+            ET.parse(directory / f"ism_{task}.svg")
         ET.parse(directory / "attention.svg")
         assert {p.name for p in directory.glob("*.tsv")} == {"tasks.tsv", "ism.tsv",
                                                              "kernels.tsv", "attention.tsv"}
