@@ -10,7 +10,7 @@ jobs load the cores are slower.
 
 Usage::
 
-    python benchmarks/explain_speed.py [--window 50] [--repeats 3] [--device cpu]
+    python benchmarks/explain_speed.py [--window 50] [--repeats 3] [--device cpu] [--threads N]
 """
 
 from __future__ import annotations
@@ -76,7 +76,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--sizes", default="paper,example")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: "
+                        "torch's choice, one per core)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0]
     results = []
     with tempfile.TemporaryDirectory() as tmp:

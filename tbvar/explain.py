@@ -47,6 +47,7 @@ from tbvar.api import (
 from tbvar.genome import Genome, decode_sequence
 from tbvar.ism import saturation_mutagenesis
 from tbvar.kernel_activity import first_convolution, kernel_activity
+from tbvar.model import N_CODE
 from tbvar.motif_matches import KernelMatches, read_kernel_matches
 from tbvar.options import RunOptions, ScoreOptions
 from tbvar.pvalues import simes
@@ -54,7 +55,7 @@ from tbvar.scoring import Scorer
 from tbvar.tasks import generic_tasks, select_tasks
 from tbvar.variant_summaries import top_k_order
 from tbvar.variants import STATUS_OK, STATUS_REASONS, allele_frame, classify
-from tbvar.windows import build_windows
+from tbvar.windows import Windows, build_windows
 
 #: Default ISM half-width W: bases POS − W .. POS + W are mutated (101 × 3 windows).
 DEFAULT_WINDOW = 50
@@ -317,13 +318,14 @@ class Explainer:
             ism_reference=decode_sequence(windows.ref[0, positions]),
             ism=np.ascontiguousarray(ism[:, :, ism_tasks].transpose(2, 0, 1)),
             kernel_ref=kernels[0], kernel_alt=kernels[1], kernel_matches=self.matches,
-            metadata=self.metadata, notes=self._notes(spec, row, windows.edge[0]))
+            metadata=self.metadata, notes=self._notes(spec, row, windows))
 
     def _top_tasks(self, lod: np.ndarray) -> np.ndarray:
         k = min(self.options.top_k, len(lod))
         return top_k_order(np.abs(lod)[None, :], k)[0] if k else np.zeros(0, dtype=np.int64)
 
-    def _notes(self, spec: VariantSpec, row: pd.DataFrame, edge: bool) -> tuple[str, ...]:
+    def _notes(self, spec: VariantSpec, row: pd.DataFrame, windows: Windows
+               ) -> tuple[str, ...]:
         notes = []
         if "warning" in self.metadata:
             notes.append(f"The model has random weights: {self._model_name()}; every number "
@@ -334,8 +336,11 @@ class Explainer:
         elif not bool(row["ref_match"].iloc[0]):
             notes.append(f"REF {spec.ref} does not match the genome: explained with the "
                          "given REF (--ref-mismatch use-vcf).")
-        if edge:
+        if windows.edge[0]:
             notes.append("The window reaches past the contig end: bases there are N.")
+        elif (windows.ref == N_CODE).any() or (windows.alt == N_CODE).any():
+            notes.append("The window holds N bases (read as all-zero input; not mutated by "
+                         "ISM).")
         shift = len(row["alt"].iloc[0]) - len(row["ref"].iloc[0])
         if shift:
             notes.append(f"An indel: coordinates are those of the REF window; downstream of "

@@ -280,3 +280,16 @@ def test_ref_mismatch_policies_are_those_of_score(example_model: torch.nn.Module
 def test_window_limits(example_model: torch.nn.Module) -> None:
     with pytest.raises(ValueError, match="window 110: the ISM half-width must be 0..109"):
         Explainer(EXAMPLE_GENOME, example_model, window=110)
+
+
+def test_n_bases_are_not_mutated(example_model: torch.nn.Module) -> None:
+    """Next to the first real base of the example genome, 7,512,445: N to its left."""
+    explained = tbvar.explain_variant("chr17:7512446:A:G", EXAMPLE_GENOME, example_model,
+                                      device="cpu", window=2)
+    length = example_model.config.sequence_length
+    expected = window_text(EXAMPLE_GENOME, "chr17", 7512446, length)[length // 2 - 2:
+                                                                     length // 2 + 3]
+    assert explained.ism_reference == expected and expected[0] == "N" != expected[1]
+    assert np.isnan(explained.ism[0][0]).all() and not np.isnan(explained.ism[0][1:]).any()
+    assert np.isnan(explained.ism_max[0][0]) and not np.isnan(explained.ism_max[0][1:]).any()
+    assert any("holds N bases" in note for note in explained.notes)
