@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors.numpy import load, save
+from safetensors import safe_open
+from safetensors.numpy import save
 
 from tbvar.api import load_model, open_genome, resolve_settings, task_selection
 from tbvar.background import CALIBRATED, DEFAULT_SAMPLE_SIZE, Background
@@ -114,11 +115,12 @@ def _save_state(store: PartialRun, sample: NullSample, next_chunk: int,
 def _restore(store: PartialRun, sample_size: int, policy: str
              ) -> tuple[NullSample, int, RunSummary]:
     """The saved state of an interrupted run, or a fresh one."""
-    data = store.read_state()
-    if data is None:
+    if not store.state_path.exists():
         return NullSample(sample_size), 0, RunSummary(ref_mismatch_policy=policy)
-    meta = json.loads(data[8:8 + int.from_bytes(data[:8], "little")]).get("__metadata__", {})
-    return (NullSample.from_state(load(data)), int(meta["next_chunk"]),
+    with safe_open(str(store.state_path), framework="numpy") as handle:
+        meta = handle.metadata()
+        state = {name: handle.get_tensor(name) for name in handle.keys()}
+    return (NullSample.from_state(state), int(meta["next_chunk"]),
             RunSummary.from_dict(json.loads(meta["counts"])))
 
 
@@ -197,6 +199,10 @@ def calibrate(genome: str | os.PathLike[str] | Genome, model: Any,
         store = PartialRun(Path(output), key, resume=how.resume)
         try:
             sample, start, counts = _restore(store, sample_size, what.ref_mismatch)
+            if how.notify is not None and store.stale_reason:
+                how.notify(f"not resuming {store.dir}: {store.stale_reason}; starting over")
+            if how.notify is not None and start:
+                how.notify(f"resuming: the first {start} chunk(s) in {store.dir} are reused")
             engine = LocalEngine(stage, progress=how.progress, model_thread=how.model_thread)
             counts = _accumulate(engine, chunks, store, sample, start, counts, source.seed)
             background = sample.background(background_metadata(

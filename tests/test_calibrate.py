@@ -85,7 +85,8 @@ def test_interrupted_calibration_resumes_to_the_same_file(background: Path, tmp_
     seen = []
     monkeypatch.setattr(calibrate_module.NullSample, "add",
                         lambda self, p, v: (seen.append(1), add(self, p, v)))
-    assert main(_calibrate_args(out, "--resume", "-q")) == 0
+    assert main(_calibrate_args(out, "--resume")) == 0
+    assert "resuming: the first 8 chunk(s)" in capsys.readouterr().err
     assert len(seen) == 15 - 8  # the state after chunk 8 was saved; chunks 9..15 rescored
     assert out.read_bytes() == background.read_bytes()
 
