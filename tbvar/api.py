@@ -212,8 +212,10 @@ def _score(chunks: Iterable[VariantChunk], source: VcfSource | None, genome: Pat
         genome=ref_genome.fingerprint, model_sha256=getattr(getattr(net, "info", None),
                                                             "sha256", None),
         writers=writers)
+    inputs = [Path(p) for p in (source.path if source else None, ref_genome.path,
+                                options.background) if p is not None]
     plan = OutputPlan(writers, key, source.header_additions if source is not None else list,
-                      significance=background is not None)
+                      significance=background is not None, inputs=inputs)
     return write_run(engine, chunks, plan, options.ref_mismatch, resume=run.resume,
                      notify=run.notify)
 

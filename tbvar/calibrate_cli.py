@@ -15,11 +15,15 @@ from tbvar.engine_cli import (
     positive,
     resolve_model_arg,
 )
+from tbvar.preflight import check_inputs, check_outputs
 
 
 def _calibrate(args: argparse.Namespace) -> int:
     source = BackgroundSource(vcf=args.background, random=args.random, seed=args.seed,
                               regions=args.regions)
+    check_inputs({"background VCF": args.background, "genome": args.genome,
+                  "regions BED": args.regions, "contig map": args.contig_map})
+    check_outputs([args.output], [args.background, args.genome, args.regions])
     model = resolve_model_arg(args)
     result = interruptible(lambda: calibrate(
         args.genome, model, args.output, source=source, sample_size=args.sample_size,

@@ -21,7 +21,7 @@ import io
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from tbvar.options import RunOptions, ScoreOptions
 from tbvar.output_lock import OutputLock
 from tbvar.partial import PartialRun
 from tbvar.prefetch import WriteBehind
+from tbvar.preflight import check_outputs
 from tbvar.pvalues import benjamini_hochberg
 from tbvar.run_summary import RunSummary
 from tbvar.stage import ScoredChunk
@@ -61,12 +62,15 @@ class OutputPlan:
     significance
         Rows carry p-values (a background was given): q-values over the whole run are
         computed at assembly and handed to every writer.
+    inputs
+        Files the run reads, which no output may overwrite.
     """
 
     writers: list[tuple[Path, ChunkWriter]]
     key: dict[str, Any]
     header_additions: Callable[[], list[str]] = list
     significance: bool = False
+    inputs: list[Path] = field(default_factory=list)
 
     @property
     def main(self) -> Path:
@@ -124,16 +128,6 @@ def resume_key(*, source: dict[str, Any] | None, metadata: Mapping[str, str],
     }
 
 
-def _check_targets(paths: Sequence[Path]) -> None:
-    for path in paths:
-        if not path.parent.is_dir():
-            raise OSError(f"{path}: output directory {path.parent} does not exist")
-        if path.is_dir():
-            raise OSError(f"{path}: is a directory")
-    if len({p.resolve() for p in paths}) != len(paths):
-        raise ValueError(f"output files must differ: {', '.join(map(str, paths))}")
-
-
 def write_run(engine: Engine, chunks: Iterable[VariantChunk], plan: OutputPlan,
               policy: str, resume: bool = False,
               notify: Callable[[str], None] | None = None) -> RunSummary:
@@ -159,7 +153,7 @@ def write_run(engine: Engine, chunks: Iterable[VariantChunk], plan: OutputPlan,
     RunSummary
         Counts of the whole run.
     """
-    _check_targets([path for path, _ in plan.writers] + [summary_path(plan.main)])
+    check_outputs([path for path, _ in plan.writers] + [summary_path(plan.main)], plan.inputs)
     with OutputLock(plan.main):  # a second run into the same output stops here
         store = PartialRun(plan.main, plan.key, resume=resume)
         if notify is not None and store.stale_reason:

@@ -10,6 +10,7 @@ from tbvar.api import default_output_name, score_vcf
 from tbvar.engine_cli import add_engine_options, engine_settings, interruptible, resolve_model_arg
 from tbvar.formats import OUTPUT_FORMATS
 from tbvar.output import summary_path
+from tbvar.preflight import check_inputs, check_outputs
 from tbvar.scores import TASK_SCORES
 
 
@@ -21,7 +22,11 @@ def recorded_command(argv: list[str]) -> str:
 
 def _score(args: argparse.Namespace) -> int:
     output = str(args.output or default_output_name(args.input))
-    model = resolve_model_arg(args)
+    check_inputs({"input VCF": args.input, "genome": args.genome,
+                  "background": args.background, "contig map": args.contig_map})
+    check_outputs([output, summary_path(output)] + ([args.skipped] if args.skipped else []),
+                  [args.input, args.genome, args.background, args.contig_map])
+    model = resolve_model_arg(args)  # may download: only once the paths are known to be fine
     summary = interruptible(lambda: score_vcf(
         args.input, args.genome, model, output=output, format=args.format, region=args.region,
         skipped=args.skipped, **engine_settings(args),

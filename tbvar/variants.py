@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from tbvar.errors import VariantInputError
 from tbvar.genome import BASE_TO_CODE, Genome
-from tbvar.vcf_reader import RawRecord, VariantInputError, VcfSource
+from tbvar.vcf_reader import RawRecord, VcfSource
 
 __all__ = ["VariantInputError", "VariantChunk", "classify", "iter_vcf_chunks",
            "iter_source_chunks", "alleles_from_frame"]
