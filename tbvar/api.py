@@ -15,10 +15,10 @@ from torch import nn
 from tbvar.background import MIN_RECOMMENDED, Background, BackgroundError, mismatches
 from tbvar.checkpoint import load_model as load_checkpoint
 from tbvar.engine import LocalEngine
-from tbvar.formats import WriterContext, make_writer
+from tbvar.formats import WriterContext, detect_format, make_writer
 from tbvar.genome import Genome, encode_sequence, read_contig_map
 from tbvar.options import RunOptions, ScoreOptions, calibration_options, split_settings
-from tbvar.output import OutputPlan, resume_key, write_run
+from tbvar.output import OutputPlan, check_sanity, resume_key, write_run
 from tbvar.partial import input_fingerprint
 from tbvar.pvalues import benjamini_hochberg
 from tbvar.registry import resolve_model
@@ -197,7 +197,7 @@ def _score(chunks: Iterable[VariantChunk], source: VcfSource | None, genome: Pat
     if output is None:
         if skipped is not None:
             raise ValueError("skipped needs an output file")
-        return _frame(engine, chunks, options.ref_mismatch, stage.template)
+        return _frame(engine, chunks, options.ref_mismatch, stage.template, options.strict)
     meta = run_metadata(net, ref_genome, options, run, background, forced)
     context = WriterContext(stage.template, meta, source.header if source else None,
                             scorer.has_attention)
@@ -214,20 +214,24 @@ def _score(chunks: Iterable[VariantChunk], source: VcfSource | None, genome: Pat
         writers=writers)
     inputs = [Path(p) for p in (source.path if source else None, ref_genome.path,
                                 options.background) if p is not None]
-    plan = OutputPlan(writers, key, source.header_additions if source is not None else list,
-                      significance=background is not None, inputs=inputs)
+    # definitions the input lacked matter to VCF output only
+    additions = (source.header_additions if source is not None
+                 and detect_format(output, format) == "vcf" else list)
+    plan = OutputPlan(writers, key, additions, significance=background is not None,
+                      inputs=inputs)
     return write_run(engine, chunks, plan, options.ref_mismatch, resume=run.resume,
-                     notify=run.notify)
+                     notify=run.notify, strict=options.strict)
 
 
 def _frame(engine: LocalEngine, chunks: Iterable[VariantChunk], policy: str,
-           template: pd.DataFrame) -> pd.DataFrame:
+           template: pd.DataFrame, strict: bool) -> pd.DataFrame:
     """All result rows as one DataFrame; the run's counts in ``attrs["summary"]``."""
     summary = RunSummary(ref_mismatch_policy=policy)
     frames = []
     for _, scored in engine(chunks):
         summary.merge(scored.counts)
         frames.append(scored.rows)
+    check_sanity(summary, strict)
     frame = pd.concat(frames, ignore_index=True) if frames else template
     if "q" in frame:
         frame["q"] = benjamini_hochberg(frame["combined_p"].to_numpy()).astype(np.float32)

@@ -33,6 +33,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     if result.n < MIN_RECOMMENDED:
         print(f"tbvar: warning: only {result.n} background variants were scored; p-values "
               f"cannot go below 1/{result.sample_size + 1}", file=sys.stderr)
+    for warning in result.meta["counts"]["warnings"]:
+        print(f"tbvar: warning: {warning}", file=sys.stderr)
     if not args.quiet:
         counts = result.meta["counts"]["status_counts"]
         print(f"{result.n} background variants scored "

@@ -32,6 +32,7 @@ from tbvar.engine import LocalEngine
 from tbvar.genome import Genome
 from tbvar.null_sample import NullSample, row_priority
 from tbvar.options import RunOptions, ScoreOptions, calibration_options
+from tbvar.output import check_sanity
 from tbvar.output_lock import OutputLock
 from tbvar.partial import PartialRun
 from tbvar.random_snvs import read_bed, sample_snvs
@@ -205,6 +206,7 @@ def calibrate(genome: str | os.PathLike[str] | Genome, model: Any,
                 how.notify(f"resuming: the first {start} chunk(s) in {store.dir} are reused")
             engine = LocalEngine(stage, progress=how.progress, model_thread=how.model_thread)
             counts = _accumulate(engine, chunks, store, sample, start, counts, source.seed)
+            check_sanity(counts, what.strict)
             background = sample.background(background_metadata(
                 net, ref_genome, what, how, source, counts, labels))
             background.save(output)

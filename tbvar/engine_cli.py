@@ -57,6 +57,9 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
                         "default), flip (if the ALT matches the genome, score with REF and ALT "
                         "swapped, flagged 'swapped'; else skip) or use-vcf (score the VCF's "
                         "REF)")
+    parser.add_argument("--strict", action="store_true", help="stop with an error (writing "
+                        "nothing) when most alleles are on unknown contigs (>= 50%%) or many "
+                        "REF alleles differ from the genome (>= 10%%), instead of a warning")
     parser.add_argument("--contig-map", metavar="FILE", help="two-column TSV: VCF contig, "
                         "FASTA contig; used before automatic name harmonisation (chr1/1, "
                         "chrM/MT, GL000192.1/chr1_gl000192_random)")
@@ -74,7 +77,7 @@ def engine_settings(args: argparse.Namespace) -> dict[str, Any]:
         "device": args.device, "batch_size": args.batch_size, "precision": args.precision,
         "reverse_complement": not args.no_rc, "max_allele_length": args.max_allele_length,
         "ref_mismatch": args.ref_mismatch, "contig_map": args.contig_map,
-        "chunk_size": args.chunk_size, "resume": args.resume,
+        "chunk_size": args.chunk_size, "resume": args.resume, "strict": args.strict,
         "progress": not args.quiet and sys.stderr.isatty(),
         "notify": (lambda text: print(f"tbvar: {text}", file=sys.stderr))
         if not args.quiet else None,

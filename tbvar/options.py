@@ -45,6 +45,8 @@ class ScoreOptions:
         variant ``min_p``, ``min_p_task``, ``combined_p``, ``q``).
     force_background
         Use a background built for another model, genome or option set (recorded).
+    strict
+        Make the input-sanity warnings (:mod:`tbvar.run_summary`) errors.
     """
 
     scores: tuple[str, ...] = ("lod", "diff")
@@ -56,6 +58,7 @@ class ScoreOptions:
     contig_map: Mapping[str, str] = field(default_factory=dict)
     background: str | None = None
     force_background: bool = False
+    strict: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scores", tuple(self.scores))

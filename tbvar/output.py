@@ -30,6 +30,7 @@ import pandas as pd
 
 from tbvar.atomic import set_default_permissions
 from tbvar.engine import Engine
+from tbvar.errors import VariantInputError
 from tbvar.formats import QVALUE_DTYPE, ChunkWriter
 from tbvar.options import RunOptions, ScoreOptions
 from tbvar.output_lock import OutputLock
@@ -128,9 +129,17 @@ def resume_key(*, source: dict[str, Any] | None, metadata: Mapping[str, str],
     }
 
 
+def check_sanity(summary: RunSummary, strict: bool) -> None:
+    """With ``strict``, a run whose counts give warnings (:meth:`RunSummary.warnings`) is an
+    error."""
+    warnings = summary.warnings()
+    if strict and warnings:
+        raise VariantInputError(f"--strict: {warnings[0]}")
+
+
 def write_run(engine: Engine, chunks: Iterable[VariantChunk], plan: OutputPlan,
               policy: str, resume: bool = False,
-              notify: Callable[[str], None] | None = None) -> RunSummary:
+              notify: Callable[[str], None] | None = None, strict: bool = False) -> RunSummary:
     """Score ``chunks`` with ``engine`` into the outputs of ``plan``, atomically.
 
     Parameters
@@ -147,6 +156,8 @@ def write_run(engine: Engine, chunks: Iterable[VariantChunk], plan: OutputPlan,
         Reuse finished chunks of an interrupted run.
     notify
         Receives one-line notes (e.g. why an old partial run could not be resumed).
+    strict
+        Stop with an error, writing nothing, when the counts give warnings (input sanity).
 
     Returns
     -------
@@ -162,6 +173,7 @@ def write_run(engine: Engine, chunks: Iterable[VariantChunk], plan: OutputPlan,
             notify(f"resuming: {store.reused} finished chunk(s) in {store.dir} are reused")
         try:
             summary, n_chunks = _score_into(store, engine, chunks, plan, policy)
+            check_sanity(summary, strict)
             summary.header_added = plan.header_additions()
             _assemble(store, plan, summary, n_chunks)
         except Exception:

@@ -36,7 +36,10 @@ def _score(args: argparse.Namespace) -> int:
         command=recorded_command(getattr(args, "argv", sys.argv[1:]))), output)
     if isinstance(summary, int):
         return summary
-    if not args.quiet:
+    if args.quiet:  # warnings still matter: the run is probably wrong
+        for warning in summary.warnings():
+            print(f"tbvar: warning: {warning}", file=sys.stderr)
+    else:
         print(summary.format(), file=sys.stderr)
         print(f"wrote {output} and {summary_path(output)}"
               + (f" and {args.skipped}" if args.skipped else ""), file=sys.stderr)
