@@ -50,7 +50,7 @@ class RunSummary:
                    edge=int(rows["edge"].sum()), contains_n=int(rows["contains_n"].sum()),
                    swapped=int(rows["swapped"].sum()),
                    ref_differs=int(((rows["status"] == STATUS_OK)
-                                    & ~rows["ref_match"].astype(bool)).sum()),
+                                    & ~rows["ref_match"].fillna(True).astype(bool)).sum()),
                    ref_mismatch_policy=policy)
 
     @classmethod
