@@ -109,7 +109,8 @@ def run_metadata(model: nn.Module, genome: PathLike | Genome, options: ScoreOpti
         "model": (f"{info.path} sha256={info.sha256} ({info.description or 'no description'})"
                   if info is not None else "in-memory model"),
         "tasks_source": (info.task_source or "model file") if info is not None else "generic",
-        "genome": genome.path if isinstance(genome, Genome) else str(genome),
+        "genome": (f"{genome.path} ({genome.identity})" if isinstance(genome, Genome)
+                   else str(genome)),
         "logit_eps": repr(LOGIT_EPS),
         "rc_average": str(options.reverse_complement).lower(),
         "precision": run.precision,

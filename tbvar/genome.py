@@ -180,6 +180,15 @@ class Genome:
         table = "".join(f"{name}\t{length}\n" for name, length in sorted(self.lengths.items()))
         return hashlib.sha256(table.encode()).hexdigest()[:16]
 
+    @property
+    def identity(self) -> str:
+        """The file's fingerprint for output headers: size, assembly and index checksum."""
+        index = Path(f"{self.path}.fai")
+        digest = (hashlib.sha256(index.read_bytes()).hexdigest()[:16] if index.exists()
+                  else "none")
+        return (f"size={os.path.getsize(self.path)} assembly={self.assembly_id} "
+                f"fai_sha256={digest}")
+
     def __contains__(self, name: str) -> bool:
         return self.resolve(name) is not None
 

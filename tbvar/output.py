@@ -218,10 +218,19 @@ def _assemble(store: PartialRun, plan: OutputPlan, summary: RunSummary, n_chunks
     for path, writer in plan.writers:
         target = store.scratch(writer.part)
         writer.assemble(target, store.parts(writer.part, n_chunks), extra, q)
+        suffix = getattr(writer, "index_suffix", None)
+        if suffix:  # the index goes in place before its file; a stale one never stays
+            index = Path(f"{target}{suffix}")
+            if index.exists():
+                assembled.append((index, Path(f"{path}{suffix}")))
+            else:
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
         assembled.append((target, Path(path)))
     target = store.scratch("summary.json")
     target.write_text(json.dumps(counts, indent=1, sort_keys=True) + "\n")
-    assembled.insert(0, (target, summary_path(plan.main)))
-    for source, path in [*assembled[:1], *assembled[2:], assembled[1]]:
+    main = next(i for i, (_, path) in enumerate(assembled) if path == plan.main)
+    order = [(target, summary_path(plan.main)), *assembled[:main], *assembled[main + 1:],
+             assembled[main]]
+    for source, path in order:  # the main output last: it appears only when all is done
         set_default_permissions(source)
         os.replace(source, path)

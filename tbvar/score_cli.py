@@ -56,7 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "calibrated p-values.")
     parser.add_argument("input", help="VCF, VCF.gz or BCF")
     parser.add_argument("-o", "--output", help="output .vcf[.gz], .bcf, .tsv[.gz] or "
-                        ".parquet (default: INPUT.tbvar.vcf.gz next to the input)")
+                        ".parquet; compressed VCF/BCF get a .tbi/.csi index when sorted "
+                        "(default: beside the input, same format: in.vcf.gz -> "
+                        "in.tbvar.vcf.gz, in.vcf -> in.tbvar.vcf, in.bcf -> in.tbvar.bcf)")
     parser.add_argument("--format", choices=OUTPUT_FORMATS, help="output format (default: "
                         "from the output name)")
     parser.add_argument("--scores", default="lod,diff", help="per-task scores for TSV/Parquet,"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pysam
 from cyvcf2 import VCF, Writer
 
 from tbvar import bgzf
@@ -224,6 +225,28 @@ class VcfWriter:
                 _vcf_to_bcf(text, target)
             finally:
                 text.unlink(missing_ok=True)
+        if self.index_suffix:
+            _index(target, self.bcf)
+
+    @property
+    def index_suffix(self) -> str | None:
+        """The index written beside a compressed output: ``.tbi`` (VCF.gz), ``.csi`` (BCF)."""
+        if not self.compressed:
+            return None
+        return ".csi" if self.bcf else ".tbi"
+
+
+def _index(path: Path, bcf: bool) -> None:
+    """Index a compressed output in place (``PATH.tbi`` / ``PATH.csi``); records out of
+    position order (allowed in the input) cannot be indexed, and then no index is written."""
+    previous = pysam.set_verbosity(0)
+    try:
+        pysam.tabix_index(str(path), preset="bcf" if bcf else "vcf", csi=bcf, force=True,
+                          keep_original=True)
+    except (OSError, ValueError):
+        Path(f"{path}{'.csi' if bcf else '.tbi'}").unlink(missing_ok=True)
+    finally:
+        pysam.set_verbosity(previous)
 
 
 def _with_q(part: bytes, values: np.ndarray, compressed: bool) -> bytes:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from tbvar.genome import Genome
-from tbvar_train.shards import ShardWriter, file_provenance
+from tbvar_train.shards import ShardWriter, command_line, file_provenance
 
 TABLE_COLUMNS = ("path", "cell_type", "target", "treatment")
 HEADER_PREFIXES = ("#", "track", "browser")
@@ -289,7 +289,7 @@ def _run(args: argparse.Namespace) -> int:
         valid_size=args.valid_size, test_chroms=_split_list(args.test_chroms),
         chroms=_split_list(args.chroms) or None, bin_size=args.bin, flank=args.flank,
         seed=args.seed, hash_inputs=not args.no_sha256, overwrite=args.overwrite,
-        cache_dir=args.cache_dir, command=" ".join(sys.argv))
+        cache_dir=args.cache_dir, command=command_line(args.argv))
     print(f"kept {counts['kept']} of {counts['bins']} {args.bin}-bp bins: those positive for "
           f"at least one task (DeepSEA's rule); {counts['edge_dropped']} positive bins dropped "
           f"because the window ran off a chromosome end; {counts['peaks_on_unknown_contigs']} "

@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tbvar_train.motifs import bundled_meme_path, read_meme
-from tbvar_train.shards import commit_directory, file_provenance, staging_directory
+from tbvar_train.shards import command_line, commit_directory, file_provenance, staging_directory
 from tbvar_train.simulate import (
     DEFAULT_MOTIFS,
     default_tasks,
@@ -205,7 +205,7 @@ def _run(args: argparse.Namespace) -> int:
         args.out, motif_names=names, n_contigs=args.contigs, contig_length=args.contig_length,
         site_density=args.site_density, seed=args.seed, motifs_path=args.motifs,
         destroy_width=args.destroy_width, min_distance=args.min_distance,
-        overwrite=args.overwrite, command=" ".join(sys.argv))
+        overwrite=args.overwrite, command=command_line(args.argv))
     meta: dict[str, Any] = json.loads(files.meta.read_text(encoding="utf-8"))
     print(f"wrote {args.out}: {meta['sites']} sites ({meta['site_fraction']:.2%} of "
           f"{args.contigs * args.contig_length} bp), {meta['variants']['destroying']} "

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from tbvar_train.motifs import Motif, bundled_meme_path, find_motif, read_meme
-from tbvar_train.shards import ShardWriter, file_provenance
+from tbvar_train.shards import ShardWriter, command_line, file_provenance
 
 #: Motif-task defaults: well-known TFs whose JASPAR matrices carry >= 14 bits, so chance
 #: matches in 1 kb of uniform background are rare (a 10-bit motif such as GATA1's would occur
@@ -315,7 +315,7 @@ def _run(args: argparse.Namespace) -> int:
         motifs_path=args.motifs, motif_names=names, p_motif=args.p_motif, gap=gap,
         genome_seqs=args.genome_seqs, variants=not args.no_variants,
         destroy_width=args.destroy_width,
-        overwrite=args.overwrite, command=" ".join(sys.argv))
+        overwrite=args.overwrite, command=command_line(args.argv))
     targets = ", ".join(t["target"] for t in meta["tasks"])
     print(f"wrote {args.out}: {meta['splits']} sequences of {meta['sequence_length']} bp; "
           f"tasks: {targets}", file=sys.stderr)
