@@ -20,7 +20,9 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,22 +167,57 @@ def write_run(engine: Engine, chunks: Iterable[VariantChunk], plan: OutputPlan,
         Counts of the whole run.
     """
     check_outputs([path for path, _ in plan.writers] + [summary_path(plan.main)], plan.inputs)
-    with OutputLock(plan.main):  # a second run into the same output stops here
-        store = PartialRun(plan.main, plan.key, resume=resume)
+    with partial_run(plan.main, plan.key, resume) as store:
         if notify is not None and store.stale_reason:
             notify(f"not resuming {store.dir}: {store.stale_reason}; starting over")
         if notify is not None and store.reused:
             notify(f"resuming: {store.reused} finished chunk(s) in {store.dir} are reused")
-        try:
-            summary, n_chunks = _score_into(store, engine, chunks, plan, policy)
-            check_sanity(summary, strict)
-            summary.header_added = plan.header_additions()
-            _assemble(store, plan, summary, n_chunks)
-        except Exception:
-            store.remove()
-            raise
-        store.remove()
+        summary, n_chunks = _score_into(store, engine, chunks, plan, policy)
+        check_sanity(summary, strict)
+        summary.header_added = plan.header_additions()
+        _assemble(store, plan, summary, n_chunks)
     return summary
+
+
+@contextmanager
+def partial_run(output: Path, key: dict[str, Any], resume: bool) -> Iterator[PartialRun]:
+    """Hold ``OUT.lock`` and ``OUT.partial/`` for a run that writes ``output``.
+
+    After success, and after bad input (resuming could not help), the directory is removed;
+    after an interruption or an operating-system error (disk full, read-only) it stays for
+    ``--resume``, and the error is said in words (:func:`write_failure`).
+    """
+    try:
+        with OutputLock(output):  # a second run into the same output stops here
+            store = PartialRun(output, key, resume=resume)
+            try:
+                yield store
+            except OSError:
+                raise
+            except Exception:
+                store.remove()
+                raise
+            store.remove()
+    except OSError as exc:
+        raise write_failure(exc, output) from None
+
+
+def write_failure(exc: OSError, output: Path) -> OSError:
+    """An operating-system error while writing ``output``, in words: what could not be
+    written, where, why, and what is left (a message of tbvar's own is kept as it is)."""
+    if exc.errno is None or exc.strerror is None:
+        return exc
+    where = exc.filename or output
+    partial = output.with_name(output.name + ".partial")
+    chunks = len(list(partial.glob("chunk-*.json"))) if partial.is_dir() else 0
+    if chunks or (partial / "state.bin").exists():
+        kept = f"the {chunks} finished chunk(s) are" if chunks else "the finished work is"
+        left = f"{kept} kept in {partial}: rerun with --resume once this is fixed"
+    else:
+        shutil.rmtree(partial, ignore_errors=True)
+        left = "nothing was left behind"
+    return OSError(f"cannot write {where} ({exc.strerror.lower()}); no output was written; "
+                   f"{left}")
 
 
 def _score_into(store: PartialRun, engine: Engine, chunks: Iterable[VariantChunk],
