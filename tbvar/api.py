@@ -184,9 +184,10 @@ def resolve_settings(settings: dict[str, Any], options: ScoreOptions | None,
 
 def _score(chunks: Iterable[VariantChunk], source: VcfSource | None, genome: PathLike | Genome,
            model: PathLike | nn.Module, output: PathLike | None, format: str | None,
-           skipped: PathLike | None, options: ScoreOptions, run: RunOptions
-           ) -> pd.DataFrame | RunSummary:
-    """Shared body of :func:`score_vcf` and :func:`score_variants`."""
+           skipped: PathLike | None, options: ScoreOptions, run: RunOptions,
+           total: int | None = None) -> pd.DataFrame | RunSummary:
+    """Shared body of :func:`score_vcf` and :func:`score_variants` (``total``: records, for
+    progress)."""
     net = load_model(model)
     labels, selected = task_selection(net, options.tasks)
     scorer = Scorer(net, device=run.device, batch_size=run.batch_size,
@@ -194,7 +195,9 @@ def _score(chunks: Iterable[VariantChunk], source: VcfSource | None, genome: Pat
     ref_genome = open_genome(genome, options.contig_map)
     background, forced = _load_background(options, run, net, ref_genome)
     stage = ScoringStage(ref_genome, scorer, labels, selected, options, background)
-    engine = LocalEngine(stage, progress=run.progress, model_thread=run.model_thread)
+    engine = LocalEngine(stage, progress=run.progress, model_thread=run.model_thread,
+                         total=total if run.progress else None,
+                         interval=run.progress_interval)
     if output is None:
         if skipped is not None:
             raise ValueError("skipped needs an output file")
@@ -277,7 +280,8 @@ def score_vcf(vcf: PathLike, genome: PathLike | Genome, model: PathLike | nn.Mod
     what, how = resolve_settings(settings, options, run)
     source = VcfSource(vcf, region)
     return _score(iter_source_chunks(source, chunk_size=how.chunk_size), source, genome, model,
-                  output, format, skipped, what, how)
+                  output, format, skipped, what, how,
+                  total=source.count_records() if how.progress else None)
 
 
 def score_variants(variants: pd.DataFrame, genome: PathLike | Genome,
@@ -295,7 +299,8 @@ def score_variants(variants: pd.DataFrame, genome: PathLike | Genome,
     groups = alleles["record_index"].to_numpy() // how.chunk_size
     chunks = (VariantChunk(part.reset_index(drop=True), index=int(k))
               for k, part in alleles.groupby(groups, sort=False))
-    return _score(chunks, None, genome, model, output, format, skipped, what, how)
+    return _score(chunks, None, genome, model, output, format, skipped, what, how,
+                  total=len(variants))
 
 
 def default_output_name(vcf: PathLike) -> Path:

@@ -85,6 +85,10 @@ class BackgroundSource:
                    if self.regions else None)
         return {"kind": "random", "n": self.random, "seed": self.seed, "regions": regions}
 
+    def count(self) -> int | None:
+        """Records to score, when cheap to know (random SNVs; an indexed or plain VCF)."""
+        return self.random if self.vcf is None else VcfSource(self.vcf).count_records()
+
     def chunks(self, genome: Genome, length: int, chunk_size: int) -> Iterator[VariantChunk]:
         """The background variants in chunks."""
         if self.vcf is not None:
@@ -195,7 +199,9 @@ def calibrate(genome: str | os.PathLike[str] | Genome, model: Any,
            "model_sha256": getattr(getattr(net, "info", None), "sha256", None),
            "genome": ref_genome.fingerprint}
     chunks = source.chunks(ref_genome, scorer.sequence_length, how.chunk_size)
-    engine = LocalEngine(stage, progress=how.progress, model_thread=how.model_thread)
+    engine = LocalEngine(stage, progress=how.progress, model_thread=how.model_thread,
+                         total=source.count(), interval=how.progress_interval,
+                         desc="tbvar calibrate")
     with partial_run(Path(output), key, how.resume) as store:
         counts, sample = _sample_background(store, engine, chunks, sample_size, source.seed,
                                             how.notify, what)

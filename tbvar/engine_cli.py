@@ -68,6 +68,9 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
                         "(the output is byte-identical to an uninterrupted run)")
     parser.add_argument("--chunk-size", type=positive, default=1024, help="records per "
                         "chunk: the unit of memory use and of --resume (default 1024)")
+    parser.add_argument("--progress-interval", type=float, default=30.0, metavar="SECONDS",
+                        help="when stderr is not a terminal (a batch job's log), a progress "
+                        "line every SECONDS (default 30)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
 
 
@@ -78,7 +81,7 @@ def engine_settings(args: argparse.Namespace) -> dict[str, Any]:
         "reverse_complement": not args.no_rc, "max_allele_length": args.max_allele_length,
         "ref_mismatch": args.ref_mismatch, "contig_map": args.contig_map,
         "chunk_size": args.chunk_size, "resume": args.resume, "strict": args.strict,
-        "progress": not args.quiet and sys.stderr.isatty(),
+        "progress": not args.quiet, "progress_interval": args.progress_interval,
         "notify": (lambda text: print(f"tbvar: {text}", file=sys.stderr))
         if not args.quiet else None,
     }

@@ -95,7 +95,9 @@ class RunOptions:
     chunk_size
         Records per chunk: the unit of memory use, of output parts and of ``resume``.
     progress
-        Show a progress bar.
+        Show progress: a bar on a terminal, else a line every ``progress_interval`` seconds.
+    progress_interval
+        Seconds between progress lines when standard error is not a terminal.
     model_thread
         Run the model in its own pipeline stage; ``None``: on accelerators only (on the CPU
         the model's own threads already use every core).
@@ -112,6 +114,7 @@ class RunOptions:
     precision: str = "fp32"
     chunk_size: int = 1024
     progress: bool = False
+    progress_interval: float = 30.0
     model_thread: bool | None = None
     resume: bool = False
     command: str | None = None

@@ -205,6 +205,32 @@ class VcfSource:
         except Exception as exc:  # cyvcf2 raises bare Exception / OSError
             raise VariantInputError(f"{self.path}: not a readable BCF file ({exc})") from None
 
+    def count_records(self) -> int | None:
+        """Records in the file when that is cheap to know: from a .tbi/.csi index's statistics,
+        or by counting the lines of a plain-text VCF; ``None`` otherwise (a gzip file without
+        index, a ``--region`` query)."""
+        if self.region:
+            return None
+        if any(os.path.exists(self.path + ext) for ext in (".tbi", ".csi")):
+            previous = pysam.set_verbosity(0)
+            reader = VCF(self.path)
+            try:
+                return int(reader.num_records)
+            except Exception:  # cyvcf2: bare Exception when the index lacks statistics
+                return None
+            finally:
+                reader.close()
+                pysam.set_verbosity(previous)
+        if self.compressed:
+            return None
+        lines = 0
+        with open(self.path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 24), b""):
+                lines += block.count(b"\n")
+            handle.seek(max(handle.tell() - 1, 0))
+            lines += handle.read(1) not in (b"\n", b"")  # a last line without line end
+        return lines - self.header.count("\n")
+
     def header_additions(self) -> list[str]:
         """Header lines defining IDs that records used but the header did not define.
 
