@@ -70,11 +70,12 @@ class Progress:
             text += f" {self.unit}, {rate:,.0f} {self.unit}/s"
         print(text, file=self.stream, flush=True)
 
-    def close(self) -> None:
-        """Finish: close the bar, or write the last line."""
+    def close(self, finished: bool = True) -> None:
+        """Finish: close the bar, or write the last line (not when the run did not finish:
+        then its error is the last word)."""
         if self._bar is not None:
             self._bar.close()
-        elif self.enabled and self.done != self._shown:
+        elif self.enabled and finished and self.done != self._shown:
             self._line()
 
     def __enter__(self) -> Progress:
@@ -82,4 +83,4 @@ class Progress:
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  traceback: TracebackType | None) -> None:
-        self.close()
+        self.close(finished=kind is None)
