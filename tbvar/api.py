@@ -27,6 +27,7 @@ from tbvar.scores import LOGIT_EPS
 from tbvar.scoring import Scorer
 from tbvar.stage import ScoringStage
 from tbvar.tasks import select_tasks, task_labels
+from tbvar.variant_table import variant_table
 from tbvar.variants import VariantChunk, alleles_from_frame, iter_source_chunks
 from tbvar.vcf_reader import VcfSource
 from tbvar.version import __version__
@@ -161,8 +162,12 @@ def task_selection(net: nn.Module, selectors: Sequence[str] | None
     return task_labels(info.tasks), select_tasks(info.tasks, selectors)
 
 
-def open_genome(genome: PathLike | Genome, contig_map: Mapping[str, str]) -> Genome:
-    """A :class:`Genome` for a path (with ``contig_map``) or the given open one."""
+def open_genome(genome: PathLike | Genome | Any, contig_map: Mapping[str, str]) -> Genome:
+    """A :class:`Genome` for a path (with ``contig_map``), the given open one, or the file of
+    an open ``pyfaidx.Fasta`` / ``pysam.FastaFile`` (anything with a ``filename``)."""
+    filename = getattr(genome, "filename", None)
+    if filename is not None and not isinstance(genome, Genome):
+        genome = os.fsdecode(filename)
     if not isinstance(genome, Genome):
         return Genome(genome, contig_map=dict(contig_map))
     if contig_map:
@@ -284,23 +289,44 @@ def score_vcf(vcf: PathLike, genome: PathLike | Genome, model: PathLike | nn.Mod
                   total=source.count_records() if how.progress else None)
 
 
-def score_variants(variants: pd.DataFrame, genome: PathLike | Genome,
+def score_variants(variants: Any, genome: PathLike | Genome | Any,
                    model: PathLike | nn.Module, output: PathLike | None = None, *,
-                   format: str | None = None, skipped: PathLike | None = None,
-                   options: ScoreOptions | None = None, run: RunOptions | None = None,
-                   **settings: Any) -> pd.DataFrame | RunSummary:
-    """Score variants given as a DataFrame with columns ``chrom, pos, ref, alt`` (``id``).
+                   columns: Mapping[str, str] | None = None, format: str | None = None,
+                   skipped: PathLike | None = None, options: ScoreOptions | None = None,
+                   run: RunOptions | None = None, **settings: Any) -> pd.DataFrame | RunSummary:
+    """Score variants given in a notebook's terms (:mod:`tbvar.variant_table`).
 
-    ``pos`` is 1-based and alleles are written as in a VCF (``alt`` may list several ALTs,
-    comma-separated). Other parameters as in :func:`score_vcf`; output is TSV or Parquet.
+    Parameters
+    ----------
+    variants
+        A DataFrame (``chrom, pos, ref, alt``, ``id``; or the columns named by ``columns``),
+        a list of ``(chrom, pos, ref, alt)`` tuples, or a list of ``"chrom:pos:ref:alt"``
+        strings (``-`` or ``_`` separated too). ``pos`` is 1-based and alleles are written
+        as in a VCF (``alt`` may list several ALTs, comma-separated).
+    columns
+        ``{"chrom": "CHR", "pos": "BP", "ref": ..., "alt": ...}``; for GWAS/eQTL summary
+        statistics ``"effect_allele"`` and ``"other_allele"`` instead of ``ref``/``alt``:
+        the genome's allele is found (``--ref-mismatch flip`` unless ``ref_mismatch`` is
+        given) and scores measure the effect allele against the other allele (``swapped``:
+        the genome carries the effect allele).
+
+    Other parameters as in :func:`score_vcf`; output is TSV or Parquet.
+
+    Raises
+    ------
+    ValueError
+        Variants in no accepted form (the message lists them).
     """
+    table, summary_statistics = variant_table(variants, columns)
+    if summary_statistics:
+        settings = {"ref_mismatch": "flip", **settings, "orientation": "input"}
     what, how = resolve_settings(settings, options, run)
-    alleles = alleles_from_frame(variants)
+    alleles = alleles_from_frame(table)
     groups = alleles["record_index"].to_numpy() // how.chunk_size
     chunks = (VariantChunk(part.reset_index(drop=True), index=int(k))
               for k, part in alleles.groupby(groups, sort=False))
     return _score(chunks, None, genome, model, output, format, skipped, what, how,
-                  total=len(variants))
+                  total=len(table))
 
 
 def default_output_name(vcf: PathLike) -> Path:

@@ -19,6 +19,8 @@ from tbvar.scores import CALIBRATED_SCORES, TASK_SCORES
 from tbvar.scoring import PRECISIONS
 from tbvar.variants import REF_MISMATCH_POLICIES
 
+ORIENTATIONS = ("genome", "input")
+
 
 @dataclass(frozen=True, kw_only=True)
 class ScoreOptions:
@@ -47,6 +49,12 @@ class ScoreOptions:
         Use a background built for another model, genome or option set (recorded).
     strict
         Make the input-sanity warnings (:mod:`tbvar.run_summary`) errors.
+    orientation
+        For rows swapped by ``ref_mismatch="flip"``: ``genome`` (default) scores them from the
+        genome's allele (the input's ALT) to the input's REF and reports the alleles that way
+        round; ``input`` keeps the input's orientation (scores measure the input's ALT against
+        its REF, as for every other row). Summary statistics use ``input``: the effect allele
+        against the other allele.
     """
 
     scores: tuple[str, ...] = ("lod", "diff")
@@ -59,6 +67,7 @@ class ScoreOptions:
     background: str | None = None
     force_background: bool = False
     strict: bool = False
+    orientation: str = "genome"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scores", tuple(self.scores))
@@ -74,6 +83,8 @@ class ScoreOptions:
                              "BG, made by 'tbvar calibrate')")
         if self.background is not None:
             object.__setattr__(self, "background", str(self.background))
+        if self.orientation not in ORIENTATIONS:
+            raise ValueError(f"orientation must be one of {ORIENTATIONS}")
         if self.top_k < 0:
             raise ValueError("top_k must be >= 0")
         if self.ref_mismatch not in REF_MISMATCH_POLICIES:

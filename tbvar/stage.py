@@ -118,6 +118,8 @@ class ScoringStage:
         ok = np.flatnonzero(alleles["status"].to_numpy() == STATUS_OK)
         n = len(alleles)
         rows = alleles.drop(columns=["contig"]).reset_index(drop=True)
+        if self.options.orientation == "input":
+            scores, rows = _input_orientation(scores, rows, ok)
         rows["contains_n"] = _scatter(((windows.ref == N_CODE) | (windows.alt == N_CODE))
                                       .any(axis=1), ok, n, fill=False)
         rows["edge"] = _scatter(windows.edge, ok, n, fill=False)
@@ -155,6 +157,18 @@ class ScoringStage:
     def template(self) -> pd.DataFrame:
         """A zero-row result frame with every output column and its dtype."""
         return self(VariantChunk(allele_frame([]))).rows
+
+
+def _input_orientation(scores: VariantScores, rows: pd.DataFrame, ok: np.ndarray
+                       ) -> tuple[VariantScores, pd.DataFrame]:
+    """Rows swapped to match the genome put back in the input's orientation: alleles as
+    given, scores measuring the input's ALT against its REF."""
+    swapped = rows["swapped"].to_numpy(dtype=bool)
+    if not swapped.any():
+        return scores, rows
+    rows = rows.copy()
+    rows.loc[swapped, ["ref", "alt"]] = rows.loc[swapped, ["alt", "ref"]].to_numpy()
+    return scores.exchanged(swapped[ok]), rows
 
 
 def _scatter(values: np.ndarray, rows: np.ndarray, n: int,
