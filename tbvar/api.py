@@ -119,6 +119,8 @@ def run_metadata(model: nn.Module, genome: PathLike | Genome, options: ScoreOpti
     }
     if info is not None and info.random_weights:
         meta["warning"] = "the model has RANDOM weights; scores are meaningless"
+    if options.anchor != "center":
+        meta["anchor"] = f"{options.anchor} (first REF base at window index L/2 - 1)"
     if run.command:
         meta["command"] = run.command
     if background is not None:

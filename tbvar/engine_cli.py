@@ -48,6 +48,10 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=positive, default=128, help="variants per "
                         "forward pass (default 128; each variant is 4 sequences with RC)")
     parser.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32")
+    parser.add_argument("--anchor", choices=("center", "deepsea"), default="center",
+                        help="window placement: center (the first REF base at index L/2, "
+                        "default) or deepsea (L/2 - 1, as DeepSEA, ExPecto and Selene; "
+                        "reproduces their numbers)")
     parser.add_argument("--no-rc", action="store_true", help="forward strand only (no "
                         "reverse-complement averaging)")
     parser.add_argument("--max-allele-length", type=int, default=100, help="longer REF/ALT "
@@ -79,6 +83,7 @@ def engine_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "device": args.device, "batch_size": args.batch_size, "precision": args.precision,
         "reverse_complement": not args.no_rc, "max_allele_length": args.max_allele_length,
+        "anchor": args.anchor,
         "ref_mismatch": args.ref_mismatch, "contig_map": args.contig_map,
         "chunk_size": args.chunk_size, "resume": args.resume, "strict": args.strict,
         "progress": not args.quiet, "progress_interval": args.progress_interval,

@@ -18,6 +18,7 @@ from typing import Any
 from tbvar.scores import CALIBRATED_SCORES, TASK_SCORES
 from tbvar.scoring import PRECISIONS
 from tbvar.variants import REF_MISMATCH_POLICIES
+from tbvar.windows import ANCHORS
 
 ORIENTATIONS = ("genome", "input")
 
@@ -49,6 +50,10 @@ class ScoreOptions:
         Use a background built for another model, genome or option set (recorded).
     strict
         Make the input-sanity warnings (:mod:`tbvar.run_summary`) errors.
+    anchor
+        Window placement (:data:`tbvar.windows.ANCHORS`): ``center`` (the first REF base at
+        index L/2, tbvar's default) or ``deepsea`` (index L/2 − 1, to reproduce DeepSEA-,
+        ExPecto- and Selene-style numbers).
     orientation
         For rows swapped by ``ref_mismatch="flip"``: ``genome`` (default) scores them from the
         genome's allele (the input's ALT) to the input's REF and reports the alleles that way
@@ -67,6 +72,7 @@ class ScoreOptions:
     background: str | None = None
     force_background: bool = False
     strict: bool = False
+    anchor: str = "center"
     orientation: str = "genome"
 
     def __post_init__(self) -> None:
@@ -83,6 +89,8 @@ class ScoreOptions:
                              "BG, made by 'tbvar calibrate')")
         if self.background is not None:
             object.__setattr__(self, "background", str(self.background))
+        if self.anchor not in ANCHORS:
+            raise ValueError(f"anchor must be one of {tuple(ANCHORS)}")
         if self.orientation not in ORIENTATIONS:
             raise ValueError(f"orientation must be one of {ORIENTATIONS}")
         if self.top_k < 0:
@@ -165,4 +173,4 @@ def calibration_options(options: ScoreOptions, run: RunOptions) -> dict[str, Any
     must agree on them (:mod:`tbvar.background`)."""
     return {"reverse_complement": options.reverse_complement, "precision": run.precision,
             "ref_mismatch": options.ref_mismatch,
-            "max_allele_length": options.max_allele_length}
+            "max_allele_length": options.max_allele_length, "anchor": options.anchor}

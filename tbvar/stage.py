@@ -32,7 +32,7 @@ from tbvar.scoring import Scorer
 from tbvar.text import percent_encode
 from tbvar.variant_summaries import lod_summaries, p_summaries
 from tbvar.variants import STATUS_OK, VariantChunk, allele_frame, classify
-from tbvar.windows import Windows, build_windows
+from tbvar.windows import ANCHORS, Windows, build_windows
 
 
 @dataclass
@@ -104,8 +104,9 @@ class ScoringStage:
         alleles = classify(chunk.alleles, self.genome, self.options.max_allele_length,
                            self.options.ref_mismatch)
         ok = alleles[alleles["status"] == STATUS_OK]
-        return PreparedChunk(chunk, alleles,
-                             build_windows(self.genome, ok, self.scorer.sequence_length))
+        length = self.scorer.sequence_length
+        return PreparedChunk(chunk, alleles, build_windows(
+            self.genome, ok, length, ANCHORS[self.options.anchor](length)))
 
     def infer(self, prepared: PreparedChunk) -> VariantScores:
         """The model's scores of a prepared chunk's windows (with the background, if any)."""
