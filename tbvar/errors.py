@@ -20,3 +20,7 @@ class GenomeError(ValueError):
 
 class DownloadError(OSError):
     """A download failed: unreachable, an HTTP error, interrupted too often, a web page."""
+
+
+class RunOutputError(ValueError):
+    """A file is not a readable tbvar run output, or holds nothing to report."""
