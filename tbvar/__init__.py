@@ -10,7 +10,10 @@ from tbvar.api import load_model, predict, score_variants, score_vcf
 from tbvar.background import Background
 from tbvar.calibration import BackgroundSource, calibrate
 from tbvar.options import RunOptions, ScoreOptions
+from tbvar.run_reader import read_run
+from tbvar.run_report import report
 from tbvar.version import __version__
 
 __all__ = ["__version__", "Background", "BackgroundSource", "RunOptions", "ScoreOptions",
-           "calibrate", "load_model", "predict", "score_variants", "score_vcf"]
+           "calibrate", "load_model", "predict", "read_run", "report", "score_variants",
+           "score_vcf"]
