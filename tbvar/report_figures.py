@@ -27,6 +27,7 @@ class Histogram:
 def histograms(panels: Sequence[Histogram]):  # -> matplotlib.figure.Figure
     """The panels side by side in one figure."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(3.6 * len(panels), 2.8), layout="constrained")
     for axes, panel in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels,
@@ -39,6 +40,8 @@ def histograms(panels: Sequence[Histogram]):  # -> matplotlib.figure.Figure
         axes.stairs(counts, edges, fill=True, color="#4c72b0")
         if log:
             axes.set_yscale("log")
+        else:
+            axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_title(f"{panel.title} (n = {len(values):,})", fontsize=10)
         axes.set_xlabel(panel.xlabel)
         axes.set_ylabel("variants (log scale)" if log else "variants")

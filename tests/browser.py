@@ -8,6 +8,7 @@ screenshot (``docs/img/report.png``).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,10 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 # Chromium's own traffic (component updates, time sync, accounts) goes out even with
 # --disable-background-networking; it carries no initiating origin, a page's requests do.
 BROWSER_INITIATOR = "not an origin"
+README_COMMAND = ("tbvar score examples/variants.vcf --genome "
+                  "examples/hg19_chr17_region_padded.fa.gz --model examples/model.safetensors "
+                  "--background examples/background.safetensors --scores lod,p -o "
+                  "example.parquet")
 
 
 def find_browser() -> str | None:
@@ -125,25 +130,28 @@ def table_rows(html: str, table_id: str) -> list[list[str]]:
     return parser.rows
 
 
-def _save_readme_screenshot(target: Path, size: tuple[int, int] = (1200, 1700)) -> None:
-    """Score the example, report it and save a palette PNG screenshot of the report."""
+def _save_readme_screenshot(target: Path, size: tuple[int, int] = (1300, 2100)) -> None:
+    """Score the example as the README does, report it and save a palette PNG screenshot."""
     from PIL import Image
 
     import tbvar
-    from tests.conftest import EXAMPLE_GENOME, EXAMPLE_VCF, EXAMPLES
+    from tests.conftest import EXAMPLES
 
     browser = find_browser()
     if browser is None:
         raise SystemExit("no chromium binary found")
+    target = target.resolve()
     with tempfile.TemporaryDirectory() as work:
-        run = Path(work) / "example.parquet"
-        tbvar.score_vcf(EXAMPLE_VCF, EXAMPLE_GENOME, EXAMPLES / "model.safetensors",
-                        output=run, scores=("lod", "p"), progress=False,
-                        background=EXAMPLES / "background.safetensors")
-        page = tbvar.report(run, Path(work) / "report.html", top=10)
-        png = Path(work) / "shot.png"
-        screenshot(browser, page, png, size, Path(work) / "net.json")
-        Image.open(png).convert("RGB").quantize(64).save(target, optimize=True)
+        os.chdir(work)  # relative paths in the provenance, as in the README's command
+        Path("examples").symlink_to(EXAMPLES)
+        tbvar.score_vcf("examples/variants.vcf", "examples/hg19_chr17_region_padded.fa.gz",
+                        "examples/model.safetensors", output="example.parquet",
+                        scores=("lod", "p"), progress=False,
+                        background="examples/background.safetensors",
+                        command=README_COMMAND)
+        page = tbvar.report("example.parquet", "example.parquet.report.html", top=8)
+        screenshot(browser, page, Path("shot.png"), size, Path("net.json"))
+        Image.open("shot.png").convert("RGB").quantize(64).save(target, optimize=True)
     print(f"wrote {target} ({size[0]}x{size[1]})")
 
 

@@ -19,7 +19,7 @@ from tbvar.cli import main
 from tbvar.errors import RunOutputError
 from tbvar.run_reader import VARIANT_COLUMNS, HitRule, read_run
 from tbvar.run_report import TOP_TABLE_ID, build_report, rank_variants
-from tests.browser import table_rows
+from tests.browser import image_stats, table_rows
 from tests.conftest import EXAMPLE_GENOME, EXAMPLE_VCF, EXAMPLES, RUN_SUFFIXES
 
 
@@ -254,3 +254,11 @@ def test_reader_reads_gzip_tsv_by_content(example_runs: dict[str, Path],
 def test_every_format_gives_a_page(example_runs: dict[str, Path], suffix: str) -> None:
     html = build_report(read_run(example_runs[suffix]), top=4)
     assert html.startswith("<!DOCTYPE html>") and len(table_rows(html, TOP_TABLE_ID)) == 4
+
+
+def test_readme_screenshot_is_an_image_of_the_stated_size() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "![Report of the README example run](docs/img/report.png)" in readme
+    width, height = map(int, re.search(r"\((\d+)×(\d+)\s+screenshot", readme).groups())
+    size, spread, inked = image_stats(Path(__file__).resolve().parents[1] / "docs/img/report.png")
+    assert size == (width, height) and spread > 0.05 and inked > 0.02
