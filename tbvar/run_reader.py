@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from tbvar.errors import RunOutputError
+from tbvar.formats import FORMATS
 from tbvar.output import summary_path
-from tbvar.vcf_reader import VcfSource
+from tbvar.vcf_reader import RawRecord, VcfSource
 
 VARIANT_COLUMNS = ("record_index", "alt_index", "chrom", "pos", "id", "ref", "alt", "status",
                    "max_abslod", "max_lod", "max_lod_task", "top_tasks", "attn_shift",
@@ -37,7 +38,7 @@ INFO_COLUMNS = {"TBVAR_STATUS": "status", "TBVAR_MAXLOD": "max_lod",
                 "TBVAR_MAXLOD_TASK": "max_lod_task", "TBVAR_TOPK": "top_tasks",
                 "TBVAR_ATTN_SHIFT": "attn_shift", "TBVAR_ATTN_CENTER": "attn_center",
                 "TBVAR_MINP": "min_p", "TBVAR_MINP_TASK": "min_p_task", "TBVAR_Q": "q"}
-BATCH_ROWS = 65536
+BATCH_ROWS = 8192
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,9 @@ class RunOutput:
 
 
 def read_run(path: str | os.PathLike[str], rule: HitRule | None = None) -> RunOutput:
-    """Read a tbvar run output (``.tsv``, ``.tsv.gz``, ``.parquet``, ``.vcf``, ``.vcf.gz``,
-    ``.bcf``); per-task hits are counted by ``rule`` (default :class:`HitRule`).
+    """Read a tbvar run output, its format told by the name as for ``tbvar score -o``
+    (:data:`tbvar.formats.FORMATS`); per-task hits are counted by ``rule`` (default
+    :class:`HitRule`).
 
     Raises :class:`tbvar.errors.RunOutputError` (one line naming the file) for a missing or
     unreadable file and for a file that is not a tbvar output.
@@ -94,19 +96,18 @@ def read_run(path: str | os.PathLike[str], rule: HitRule | None = None) -> RunOu
         raise RunOutputError(f"{path}: no such file" if not path.exists() else
                              f"{path}: not a file")
     name = path.name.lower()
+    kind = next((f.name for f in FORMATS.values() if name.endswith(f.suffixes)), None)
     hits = vcf_summary = None
-    if name.endswith((".tsv", ".tsv.gz", ".txt", ".txt.gz")):
-        kind = "tsv"
+    if kind == "tsv":
         variants, provenance, hits = _read_tsv(path, rule)
-    elif name.endswith(".parquet"):
-        kind = "parquet"
+    elif kind == "parquet":
         variants, provenance, hits = _read_parquet(path, rule)
-    elif name.endswith((".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")):
-        kind = "vcf"
+    elif kind == "vcf":
         variants, provenance, vcf_summary = _read_vcf(path)
     else:
-        raise RunOutputError(f"{path}: not a tbvar run output (expected .tsv, .tsv.gz, "
-                             ".parquet, .vcf, .vcf.gz or .bcf)")
+        suffixes = ", ".join(s for f in FORMATS.values() for s in f.suffixes)
+        raise RunOutputError(f"{path}: not a tbvar run output (the name ends in none of "
+                             f"{suffixes})")
     summary, source = _read_summary(path)
     if summary is None and vcf_summary is not None:
         summary, source = vcf_summary, f"the ##tbvar_summary header line of {path.name}"
@@ -184,7 +185,7 @@ class _Hits:
 
 def _variant_frame(batches: Iterator[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     """The per-variant columns of all batches as one frame with the common dtypes."""
-    frames = [batch[columns] for batch in batches]
+    frames = [batch[columns].copy() for batch in batches]  # not views that keep whole batches
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     return _normalise(frame)
 
@@ -266,8 +267,10 @@ def _read_parquet(path: Path, rule: HitRule
         keep = [c for c in VARIANT_COLUMNS if c in columns]
 
         def batches() -> Iterator[pd.DataFrame]:
-            for batch in source.iter_batches(BATCH_ROWS, columns=keep + hits.columns):
-                frame = batch.to_pandas()
+            # row group by row group (one per chunk of the run): iter_batches keeps growing
+            # buffers with thousands of columns (pyarrow 26)
+            for group in range(source.num_row_groups):
+                frame = source.read_row_group(group, columns=keep + hits.columns).to_pandas()
                 hits.add(frame)
                 yield frame
 
@@ -345,8 +348,8 @@ def _tbvar_info(line: str) -> dict[str, str]:
     return out
 
 
-def _append(rows: dict[str, list], index: int, alt_index: int, record, alt: str | None,
-            values: dict[str, str]) -> None:
+def _append(rows: dict[str, list], index: int, alt_index: int, record: RawRecord,
+            alt: str | None, values: dict[str, str]) -> None:
     """One allele row; INFO values ``.`` become missing."""
     for column, value in (("record_index", index), ("alt_index", alt_index),
                           ("chrom", record.chrom), ("pos", record.pos), ("id", record.id),

@@ -191,7 +191,7 @@ def _bad_inputs(example_runs: dict[str, Path], root: Path) -> dict[str, tuple[Pa
         "TBVAR_STATUS=ok;", "", 1))
     return {
         "missing": (root / "missing.tsv", "no such file"),
-        "suffix": (root / "other.json", "not a tbvar run output (expected"),
+        "suffix": (root / "other.json", "not a tbvar run output (the name ends in none of"),
         "not tbvar tsv": (root / "plain.tsv", "not a tbvar run output (no record_index"),
         "not tbvar vcf": (EXAMPLE_VCF, "not a tbvar run output (no TBVAR_STATUS INFO field"),
         "not parquet": (root / "fake.parquet", "not a readable Parquet file"),
