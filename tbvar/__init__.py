@@ -20,12 +20,15 @@ from tbvar.errors import (
     GenomeError,
     ModelFileError,
     OfflineError,
+    RunOutputError,
     VariantInputError,
 )
 from tbvar.options import RunOptions, ScoreOptions
+from tbvar.run_reader import read_run
+from tbvar.run_report import report
 from tbvar.version import __version__
 
 __all__ = ["__version__", "Background", "BackgroundError", "BackgroundSource",
            "DownloadError", "GenomeError", "ModelFileError", "OfflineError", "RunOptions",
-           "ScoreOptions", "VariantInputError", "calibrate", "load_model", "predict",
-           "score_variants", "score_vcf"]
+           "RunOutputError", "ScoreOptions", "VariantInputError", "calibrate", "load_model",
+           "predict", "read_run", "report", "score_variants", "score_vcf"]

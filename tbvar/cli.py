@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tbvar import calibrate_cli, model_cli, score_cli
+from tbvar import calibrate_cli, model_cli, report_cli, score_cli
 from tbvar.version import __version__
 
 
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     score_cli.register(subparsers)
     calibrate_cli.register(subparsers)
+    report_cli.register(subparsers)
     model_cli.register(subparsers)
     return parser
 

@@ -28,3 +28,7 @@ class OfflineError(DownloadError):
 
 class VariantInputError(ValueError):
     """An input file or table cannot be read; the message names the file and record."""
+
+
+class RunOutputError(ValueError):
+    """A file is not a readable tbvar run output, or holds nothing to report."""
