@@ -259,7 +259,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``prepare`` to the ``tbvar-train`` parser."""
     parser = subparsers.add_parser(
         "prepare", help="build a DeepSEA-style dataset from a genome and peak files",
-        description=__doc__.split("\n\n")[1])
+        description="A DeepSEA-style dataset from a genome FASTA and peak files: the genome "
+                    "is cut into 200 bp bins (inputs: the bin plus 400 bp each side); a task "
+                    "is positive for a bin when more than half of it lies inside one of its "
+                    "peaks; only bins positive for some task are kept; a sample of the "
+                    "validation contig validates, the test contigs test, the rest trains.")
     parser.add_argument("--genome", required=True, help="genome FASTA (plain or bgzip)")
     parser.add_argument("--peaks", required=True,
                         help="TSV with columns path, cell_type, target, treatment (one peak "

@@ -189,7 +189,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="bp per contig (default 200000)")
     parser.add_argument("--site-density", type=float, default=0.01,
                         help="fraction of bases in planted sites (default 0.01)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--destroy-width", type=int, default=1,
                         help="bases changed per destroying/control variant (default 1: SNVs)")
     parser.add_argument("--min-distance", type=int, default=100,
