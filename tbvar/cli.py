@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tbvar import calibrate_cli, explain_cli, model_cli, score_cli
+from tbvar import calibrate_cli, explain_cli, model_cli, report_cli, score_cli
 from tbvar.version import __version__
 
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     score_cli.register(subparsers)
     calibrate_cli.register(subparsers)
     explain_cli.register(subparsers)
+    report_cli.register(subparsers)
     model_cli.register(subparsers)
     return parser
 

@@ -18,8 +18,9 @@ For a variant ``CHROM:POS:REF:ALT`` and the genome, model and options of a scori
   (:mod:`tbvar.motif_matches`).
 
 Windows, scoring and reverse-complement averaging are those of ``tbvar score``
-(:mod:`tbvar.windows`, :class:`~tbvar.scoring.Scorer`). Genome coordinates are 1-based
-positions of the REF window (window index i is ``POS + i − L/2``); after an indel the ALT
+(:mod:`tbvar.windows`, :class:`~tbvar.scoring.Scorer`), with the run's ``anchor``. Genome
+coordinates are 1-based positions of the REF window (window index i is ``POS + i − a``, a = L/2,
+or L/2 − 1 with ``anchor="deepsea"``); after an indel the ALT
 window's bases downstream of the allele sit ``len(ALT) − len(REF)`` bp off these coordinates.
 A model without attention gives everything but the attention; ``attention=True`` asks for it
 and then refuses such a model.
@@ -44,6 +45,7 @@ from tbvar.api import (
     run_metadata,
     task_selection,
 )
+from tbvar.errors import VariantInputError
 from tbvar.genome import Genome, decode_sequence
 from tbvar.ism import saturation_mutagenesis
 from tbvar.kernel_activity import first_convolution, kernel_activity
@@ -54,16 +56,13 @@ from tbvar.pvalues import simes
 from tbvar.scoring import Scorer
 from tbvar.tasks import generic_tasks, select_tasks
 from tbvar.variant_summaries import top_k_order
+from tbvar.variant_table import split_variant
 from tbvar.variants import STATUS_OK, STATUS_REASONS, allele_frame, classify
-from tbvar.windows import Windows, build_windows
+from tbvar.windows import ANCHORS, Windows, build_windows
 
 #: Default ISM half-width W: bases POS − W .. POS + W are mutated (101 × 3 windows).
 DEFAULT_WINDOW = 50
 _BASES = frozenset("ACGTN")
-
-
-class VariantError(ValueError):
-    """A variant cannot be explained: malformed, off the genome, or REF mismatching it."""
 
 
 @dataclass(frozen=True)
@@ -80,26 +79,26 @@ class VariantSpec:
 
 
 def parse_variant(text: str) -> VariantSpec:
-    """``CHROM:POS:REF:ALT`` → :class:`VariantSpec` (the contig name may contain ``:``).
+    """``CHROM:POS:REF:ALT`` (also ``-`` or ``_`` separated, as for
+    :func:`tbvar.score_variants`; the contig name may contain the separator) →
+    :class:`VariantSpec`.
 
     Raises
     ------
-    VariantError
+    VariantInputError
         Not four fields, POS not a positive integer, REF/ALT not A, C, G, T, N, or equal.
     """
-    parts = str(text).strip().rsplit(":", 3)
+    chrom, pos, ref, alt = split_variant(str(text))
     reason = None
-    if len(parts) != 4 or not all(parts):
-        reason = "expected CHROM:POS:REF:ALT"
-    elif not parts[1].isdigit() or int(parts[1]) < 1:
-        reason = f"POS {parts[1]!r} is not a positive integer"
-    elif not (_BASES.issuperset(parts[2].upper()) and _BASES.issuperset(parts[3].upper())):
+    if int(pos) < 1:
+        reason = f"POS {pos} is not a positive integer"
+    elif not (_BASES.issuperset(ref.upper()) and _BASES.issuperset(alt.upper())):
         reason = "REF and ALT must be bases A, C, G, T or N (one ALT, no symbolic alleles)"
-    elif parts[2].upper() == parts[3].upper():
+    elif ref.upper() == alt.upper():
         reason = "REF and ALT are the same"
     if reason is not None:
-        raise VariantError(f"variant {text!r}: {reason}")
-    return VariantSpec(parts[0], int(parts[1]), parts[2].upper(), parts[3].upper())
+        raise VariantInputError(f"variant {text!r}: {reason}")
+    return VariantSpec(chrom, int(pos), ref.upper(), alt.upper())
 
 
 @dataclass(frozen=True)
@@ -240,9 +239,11 @@ class Explainer:
                              precision=self.run.precision,
                              reverse_complement=self.options.reverse_complement)
         length = self.scorer.sequence_length
-        if not 0 <= window <= length // 2 - 1:
-            raise ValueError(f"window {window}: the ISM half-width must be 0..{length // 2 - 1} "
-                             f"for this model's {length} bp windows")
+        self.first = ANCHORS[self.options.anchor](length)  # window index of POS
+        widest = min(self.first, length - 1 - self.first)
+        if not 0 <= window <= widest:
+            raise ValueError(f"window {window}: the ISM half-width must be 0..{widest} for "
+                             f"this model's {length} bp windows")
         self.window = window
         if attention and not self.scorer.has_attention:
             raise ValueError(f"{self._model_name()}: a {self.net.arch} model has no attention; "
@@ -267,7 +268,8 @@ class Explainer:
         return str(info.path) if info is not None else "in-memory model"
 
     def _alleles(self, spec: VariantSpec) -> pd.DataFrame:
-        """The variant's classified allele row; :class:`VariantError` unless it is scorable."""
+        """The variant's classified allele row; :class:`VariantInputError` unless it is
+        scorable."""
         row = classify(allele_frame([(0, 0, spec.chrom, spec.pos, None, spec.ref, spec.alt)]),
                        self.genome, self.options.max_allele_length, self.options.ref_mismatch)
         status = row["status"].iloc[0]
@@ -281,29 +283,27 @@ class Explainer:
             found = decode_sequence(self.genome.codes(contig)[spec.pos - 1:
                                                               spec.pos - 1 + len(spec.ref)])
             reason += f" (genome: {found}; --ref-mismatch flip or use-vcf to explain anyway)"
-        raise VariantError(f"variant {spec}: {reason}")
+        raise VariantInputError(f"variant {spec}: {reason}")
 
     def explain(self, variant: str | VariantSpec) -> VariantExplanation:
         """Explain one variant (``CHROM:POS:REF:ALT`` or a :class:`VariantSpec`)."""
         spec = variant if isinstance(variant, VariantSpec) else parse_variant(variant)
         row = self._alleles(spec)
-        length = self.scorer.sequence_length
-        windows = build_windows(self.genome, row, length)
+        windows = build_windows(self.genome, row, self.scorer.sequence_length, self.first)
         scores = self.scorer.score(windows.ref, windows.alt)
         if self.background is not None:
             scores = replace(scores, background=self.background)
         ref, alt = str(row["ref"].iloc[0]), str(row["alt"].iloc[0])
         lod = scores.lod[0]
-        center = length // 2
-        positions = center + np.arange(-self.window, self.window + 1)
+        positions = self.first + np.arange(-self.window, self.window + 1)
         ism_tasks = (self.ism_tasks if self.ism_tasks is not None
                      else np.argmax(np.abs(lod))[None])
         ism = saturation_mutagenesis(self.scorer, windows.ref[0], positions, scores.ref[0])
         kernels = kernel_activity(self.net, np.concatenate([windows.ref, windows.alt]),
-                                  np.array([len(ref), len(alt)]),
+                                  np.array([len(ref), len(alt)]), self.first,
                                   self.options.reverse_complement, self.scorer.device)
         attention = self.attention and scores.ref_attention is not None
-        spans = self.net.config.bin_spans - center + spec.pos if attention else None
+        spans = self.net.config.bin_spans - self.first + spec.pos if attention else None
         return VariantExplanation(
             variant=str(spec), arch=self.net.arch, model_has_attention=self.scorer.has_attention,
             contig=str(row["contig"].iloc[0]), pos=spec.pos, ref=ref, alt=alt,
@@ -314,7 +314,7 @@ class Explainer:
             attention_alt=scores.alt_attention[0] if attention else None,
             bin_start=spans[:, 0] if spans is not None else None,
             bin_end=spans[:, 1] - 1 if spans is not None else None,
-            ism_tasks=ism_tasks, ism_positions=positions - center + spec.pos,
+            ism_tasks=ism_tasks, ism_positions=positions - self.first + spec.pos,
             ism_reference=decode_sequence(windows.ref[0, positions]),
             ism=np.ascontiguousarray(ism[:, :, ism_tasks].transpose(2, 0, 1)),
             kernel_ref=kernels[0], kernel_alt=kernels[1], kernel_matches=self.matches,

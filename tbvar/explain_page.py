@@ -169,10 +169,29 @@ def _title(explanation: VariantExplanation) -> str:
     return f"tbvar explain: {explanation.variant}"
 
 
+def _inline_figures(explanation: VariantExplanation) -> list[str]:
+    return [figure_svg(figure, caption) for _, figure, caption in _figures(explanation)]
+
+
+def _article(explanation: VariantExplanation, figures: Sequence[str], level: int,
+             slug: str) -> str:
+    """The variant's sections under an ``<h{level − 1}>`` heading, anchored by ``slug``."""
+    heading = f"<h{level - 1}>{escape(explanation.variant)}</h{level - 1}>"
+    return (f'<article id="{escape(slug)}">{heading}'
+            + "".join(variant_sections(explanation, figures, level)) + "</article>")
+
+
 def explain_page(explanation: VariantExplanation) -> str:
     """The self-contained HTML page of one explained variant (figures inline as SVG)."""
-    inline = [figure_svg(figure, caption) for _, figure, caption in _figures(explanation)]
-    return page(_title(explanation), variant_sections(explanation, inline), sortable=True)
+    return page(_title(explanation), variant_sections(explanation, _inline_figures(explanation)),
+                sortable=True)
+
+
+def explain_panel(explanation: VariantExplanation, level: int = 4) -> str:
+    """One explained variant as an HTML fragment (an ``<article>`` headed by the variant,
+    sections at ``<h{level}>``, figures inline) for :func:`tbvar.report`'s ``panels``, whose
+    panels sit in an ``<h2>`` section."""
+    return _article(explanation, _inline_figures(explanation), level, variant_slug(explanation))
 
 
 def _write_tables(explanation: VariantExplanation, directory: Path) -> None:
@@ -211,7 +230,6 @@ def write_explanations(explanations: Sequence[VariantExplanation],
     stage = staging_directory(out_dir, overwrite)
     try:
         combined, index = [], []
-        level = 3 if len(explanations) > 1 else 2
         for explanation, slug in zip(explanations, _slugs(explanations), strict=True):
             directory = stage / slug
             directory.mkdir()
@@ -225,13 +243,12 @@ def write_explanations(explanations: Sequence[VariantExplanation],
             (directory / PAGE_NAME).write_text(page(
                 _title(explanation), variant_sections(explanation, inline), sortable=True),
                 encoding="utf-8")
-            sections = variant_sections(explanation, inline, level)
             if len(explanations) > 1:
-                sections = [f'<article id="{escape(slug)}"><h2>{escape(explanation.variant)}'
-                            "</h2>", *sections, "</article>"]
+                combined.append(_article(explanation, inline, 3, slug))
                 index.append(f'<li><a href="#{escape(slug)}">{escape(explanation.variant)}'
                              f"</a> (files: <code>{escape(slug)}/</code>)</li>")
-            combined += sections
+            else:
+                combined += variant_sections(explanation, inline)
         title = (_title(explanations[0]) if len(explanations) == 1
                  else f"tbvar explain: {len(explanations)} variants")
         parts = ([section("Variants", f"<ol>{''.join(index)}</ol>")] if index else []) + combined

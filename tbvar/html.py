@@ -76,8 +76,9 @@ def figure_svg(figure: Any, caption: str = "") -> str:
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], sortable: bool = False,
-          numeric: Sequence[bool] | None = None) -> str:
-    """An HTML table; cells are escaped, numeric columns right-aligned (and sortable by value)."""
+          numeric: Sequence[bool] | None = None, table_id: str | None = None) -> str:
+    """An HTML table; cells are escaped, numeric columns right-aligned (and sortable by value);
+    ``table_id`` names it (``id`` attribute) for links and tests."""
     numeric = numeric or [False] * len(columns)
     head = "".join(f"<th>{escape(str(c))}</th>" for c in columns)
     body = []
@@ -87,6 +88,7 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], sortable: bool 
                         for v, num in zip(row, numeric, strict=True))
         body.append(f"<tr>{cells}</tr>")
     kind = ' class="sortable"' if sortable else ""
+    kind += f' id="{escape(table_id)}"' if table_id else ""
     return (f"<table{kind}><thead><tr>{head}</tr></thead><tbody>" + "".join(body)
             + "</tbody></table>")
 
@@ -95,6 +97,12 @@ def _text(value: Any) -> str:
     if isinstance(value, float):
         return "NA" if value != value else f"{value:.4g}"
     return str(value)
+
+
+def paragraph(text: str, note: bool = False) -> str:
+    """An escaped ``<p>`` (in the smaller grey ``note`` style if ``note``)."""
+    kind = ' class="note"' if note else ""
+    return f"<p{kind}>{escape(text)}</p>"
 
 
 def section(heading: str, *parts: str, level: int = 2) -> str:

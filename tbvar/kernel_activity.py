@@ -2,12 +2,12 @@
 
 For a REF and an ALT window, each kernel's activation is its ReLU(convolution + bias) maximised
 over the positions whose ``kernel_width`` bases overlap the allele (window indices
-``[L/2, L/2 + allele length)``, :mod:`tbvar.windows`). With reverse-complement averaging the
-same is computed on the reverse-complement windows (strand ``-``: the kernel read the other
-strand; the allele is then at ``[L/2 − allele length, L/2)`` from the other end), since the
-scorer's RC pass sees those activations too. Every architecture's first layer is an
-``nn.Conv1d`` over the four one-hot channels (TBiNet, DanQ, DeepSEA); activations are computed
-in the layer's own precision (float32), whatever the scoring precision.
+``[a, a + allele length)``, a the window anchor of :mod:`tbvar.windows`). With
+reverse-complement averaging the same is computed on the reverse-complement windows (strand
+``-``: the kernel read the other strand; the allele is then at ``[L − a − allele length,
+L − a)``), since the scorer's RC pass sees those activations too. Every architecture's first
+layer is an ``nn.Conv1d`` over the four one-hot channels (TBiNet, DanQ, DeepSEA); activations
+are computed in the layer's own precision (float32), whatever the scoring precision.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ def first_convolution(model: nn.Module) -> nn.Conv1d:
 
 @torch.inference_mode()
 def kernel_activity(model: nn.Module, windows: np.ndarray, allele_lengths: np.ndarray,
-                    reverse_complement: bool, device: torch.device | str = "cpu") -> np.ndarray:
+                    first: int, reverse_complement: bool, device: torch.device | str = "cpu"
+                    ) -> np.ndarray:
     """Each kernel's largest activation over the positions overlapping the allele.
 
     Parameters
@@ -38,9 +39,11 @@ def kernel_activity(model: nn.Module, windows: np.ndarray, allele_lengths: np.nd
     model
         Any registered architecture.
     windows
-        ``(n, L)`` uint8 base codes, the allele starting at index L/2 (e.g. REF and ALT).
+        ``(n, L)`` uint8 base codes (e.g. REF and ALT).
     allele_lengths
         ``(n,)`` length of each window's allele.
+    first
+        The window index of each allele's first base (the anchor).
     reverse_complement
         Also read the reverse-complement windows (strand ``-``).
 
@@ -51,12 +54,12 @@ def kernel_activity(model: nn.Module, windows: np.ndarray, allele_lengths: np.nd
     """
     conv = first_convolution(model)
     codes = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.uint8)).to(device)
-    length, width, center = codes.shape[1], conv.kernel_size[0], codes.shape[1] // 2
+    length, width = codes.shape[1], conv.kernel_size[0]
     lengths = torch.as_tensor(np.asarray(allele_lengths, dtype=np.int64), device=device)
-    starts = [torch.full_like(lengths, center)]
+    starts = [torch.full_like(lengths, first)]
     if reverse_complement:
         codes = torch.cat([codes, reverse_complement_codes(codes)])
-        starts.append(length - center - lengths)
+        starts.append(length - first - lengths)
     first = torch.cat(starts)[:, None]  # (n·S, 1) first allele index on the strand read
     onehot = codes_to_onehot(codes, dtype=conv.weight.dtype).transpose(1, 2)
     activation = torch.relu(nn.functional.conv1d(onehot, conv.weight, conv.bias))

@@ -115,14 +115,14 @@ class PartialRun:
         """Paths of part ``name`` of chunks ``0 .. n_chunks-1``."""
         return (self._path(index, name) for index in range(n_chunks))
 
-    def write_state(self, data: bytes) -> None:
-        """Store a run-level state (e.g. an accumulator) atomically, replacing the last one."""
-        _write_atomic(self.dir / "state.bin", data)
+    @property
+    def state_path(self) -> Path:
+        """Where a run-level state (e.g. an accumulator) is kept."""
+        return self.dir / "state.bin"
 
-    def read_state(self) -> bytes | None:
-        """The last stored state, or ``None``."""
-        path = self.dir / "state.bin"
-        return path.read_bytes() if path.exists() else None
+    def write_state(self, data: bytes) -> None:
+        """Store a run-level state atomically, replacing the last one."""
+        _write_atomic(self.state_path, data)
 
     def scratch(self, name: str) -> Path:
         """A path inside the directory for assembling an output before it is renamed."""

@@ -10,6 +10,7 @@ from tbvar.api import default_output_name, score_vcf
 from tbvar.engine_cli import add_engine_options, engine_settings, interruptible, resolve_model_arg
 from tbvar.formats import OUTPUT_FORMATS
 from tbvar.output import summary_path
+from tbvar.preflight import check_inputs, check_outputs
 from tbvar.scores import TASK_SCORES
 
 
@@ -21,7 +22,11 @@ def recorded_command(argv: list[str]) -> str:
 
 def _score(args: argparse.Namespace) -> int:
     output = str(args.output or default_output_name(args.input))
-    model = resolve_model_arg(args)
+    check_inputs({"input VCF": args.input, "genome": args.genome,
+                  "background": args.background, "contig map": args.contig_map})
+    check_outputs([output, summary_path(output)] + ([args.skipped] if args.skipped else []),
+                  [args.input, args.genome, args.background, args.contig_map])
+    model = resolve_model_arg(args)  # may download: only once the paths are known to be fine
     summary = interruptible(lambda: score_vcf(
         args.input, args.genome, model, output=output, format=args.format, region=args.region,
         skipped=args.skipped, **engine_settings(args),
@@ -31,7 +36,10 @@ def _score(args: argparse.Namespace) -> int:
         command=recorded_command(getattr(args, "argv", sys.argv[1:]))), output)
     if isinstance(summary, int):
         return summary
-    if not args.quiet:
+    if args.quiet:  # warnings still matter: the run is probably wrong
+        for warning in summary.warnings():
+            print(f"tbvar: warning: {warning}", file=sys.stderr)
+    else:
         print(summary.format(), file=sys.stderr)
         print(f"wrote {output} and {summary_path(output)}"
               + (f" and {args.skipped}" if args.skipped else ""), file=sys.stderr)
@@ -48,7 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "calibrated p-values.")
     parser.add_argument("input", help="VCF, VCF.gz or BCF")
     parser.add_argument("-o", "--output", help="output .vcf[.gz], .bcf, .tsv[.gz] or "
-                        ".parquet (default: INPUT.tbvar.vcf.gz next to the input)")
+                        ".parquet; compressed VCF/BCF get a .tbi/.csi index when sorted "
+                        "(default: beside the input, same format: in.vcf.gz -> "
+                        "in.tbvar.vcf.gz, in.vcf -> in.tbvar.vcf, in.bcf -> in.tbvar.bcf)")
     parser.add_argument("--format", choices=OUTPUT_FORMATS, help="output format (default: "
                         "from the output name)")
     parser.add_argument("--scores", default="lod,diff", help="per-task scores for TSV/Parquet,"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -226,11 +227,18 @@ def load_split(shard_dir: str | os.PathLike[str], split: str) -> tuple[np.ndarra
             np.load(root / f"{split}.y.npy", mmap_mode="r"))
 
 
+def command_line(argv: Sequence[str]) -> str:
+    """The ``tbvar-train`` command line of a run, for provenance."""
+    return "tbvar-train " + shlex.join(argv)
+
+
 def file_provenance(path: str | os.PathLike[str], sha256: bool = True) -> dict[str, Any]:
-    """``{"path", "size", "sha256"}`` of an input file (sha256 omitted when ``sha256=False``)."""
+    """``{"path", "size", "sha256"}`` of an input file (sha256 omitted when ``sha256=False``);
+    the path is the file's name only, so that models trained on the data carry no paths of
+    the machine that made it (size and checksum identify the content)."""
     from tbvar.checkpoint import file_sha256
 
-    record: dict[str, Any] = {"path": os.path.abspath(path), "size": os.path.getsize(path)}
+    record: dict[str, Any] = {"path": os.path.basename(path), "size": os.path.getsize(path)}
     if sha256:
         record["sha256"] = file_sha256(path)
     return record

@@ -43,7 +43,8 @@ def test_background_file_describes_its_making(background: Path) -> None:
     meta = bg.meta
     assert meta["source"] == {"kind": "random", "n": 1500, "seed": 3, "regions": None}
     assert meta["options"] == {"reverse_complement": True, "precision": "fp32",
-                               "ref_mismatch": "skip", "max_allele_length": 100}
+                               "ref_mismatch": "skip", "max_allele_length": 100,
+                               "anchor": "center"}
     assert meta["counts"]["status_counts"] == {"ok": 1500}
     assert meta["model_sha256"] == tbvar.load_model(MODEL).info.sha256
     frame = tbvar.score_variants(_background_snvs(), EXAMPLE_GENOME, MODEL, device="cpu")
@@ -85,7 +86,8 @@ def test_interrupted_calibration_resumes_to_the_same_file(background: Path, tmp_
     seen = []
     monkeypatch.setattr(calibrate_module.NullSample, "add",
                         lambda self, p, v: (seen.append(1), add(self, p, v)))
-    assert main(_calibrate_args(out, "--resume", "-q")) == 0
+    assert main(_calibrate_args(out, "--resume")) == 0
+    assert "resuming: the first 8 chunk(s)" in capsys.readouterr().err
     assert len(seen) == 15 - 8  # the state after chunk 8 was saved; chunks 9..15 rescored
     assert out.read_bytes() == background.read_bytes()
 

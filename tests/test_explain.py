@@ -14,7 +14,8 @@ import tbvar
 from tbvar.background import BackgroundError
 from tbvar.baselines import DanQ, DanQConfig
 from tbvar.checkpoint import ModelInfo, save_model
-from tbvar.explain import Explainer, VariantError, parse_variant
+from tbvar.errors import VariantInputError
+from tbvar.explain import Explainer, parse_variant
 from tbvar.model import TBiNet, TBiNetConfig
 from tbvar.tasks import generic_tasks
 
@@ -76,6 +77,8 @@ def explained(example_model: torch.nn.Module) -> tbvar.VariantExplanation:
     ("chr17:7517295:C:G", ("chr17", 7517295, "C", "G")),
     ("1:10:acg:a", ("1", 10, "ACG", "A")),
     ("HLA-A*01:01:01:01:5:A:T", ("HLA-A*01:01:01:01", 5, "A", "T")),
+    ("chr17-7517295-C-G", ("chr17", 7517295, "C", "G")),
+    ("chr17_7517295_C_G", ("chr17", 7517295, "C", "G")),
 ])
 def test_parse_variant(text: str, expected: tuple) -> None:
     spec = parse_variant(text)
@@ -83,16 +86,16 @@ def test_parse_variant(text: str, expected: tuple) -> None:
 
 
 @pytest.mark.parametrize("text, reason", [
-    ("chr17:7517295:C", "expected CHROM:POS:REF:ALT"),
-    ("chr17:0:C:G", "POS '0' is not a positive integer"),
-    ("chr17:1e3:C:G", "POS '1e3' is not a positive integer"),
+    ("chr17:7517295:C", "not chrom:pos:ref:alt"),
+    ("chr17:0:C:G", "POS 0 is not a positive integer"),
+    ("chr17:1e3:C:G", "not chrom:pos:ref:alt"),
     ("chr17:5:C:<DEL>", "REF and ALT must be bases"),
     ("chr17:5:C:G,T", "REF and ALT must be bases"),
     ("chr17:5:C:c", "REF and ALT are the same"),
-    ("::C:G", "expected CHROM:POS:REF:ALT"),
+    ("::C:G", "not chrom:pos:ref:alt"),
 ])
 def test_malformed_variants_name_the_variant_and_reason(text: str, reason: str) -> None:
-    with pytest.raises(VariantError) as error:
+    with pytest.raises(VariantInputError) as error:
         parse_variant(text)
     message = str(error.value)
     assert message.startswith(f"variant {text!r}: ") and reason in message
@@ -266,7 +269,7 @@ def test_no_attention_when_left_out(example_model: torch.nn.Module) -> None:
 def test_variants_off_the_genome_are_refused(example_model: torch.nn.Module, variant: str,
                                              reason: str) -> None:
     explainer = Explainer(EXAMPLE_GENOME, example_model, device="cpu")
-    with pytest.raises(VariantError) as error:
+    with pytest.raises(VariantInputError) as error:
         explainer.explain(variant)
     assert str(error.value).startswith(f"variant {variant}: ") and reason in str(error.value)
 
@@ -293,3 +296,26 @@ def test_n_bases_are_not_mutated(example_model: torch.nn.Module) -> None:
     assert np.isnan(explained.ism[0][0]).all() and not np.isnan(explained.ism[0][1:]).any()
     assert np.isnan(explained.ism_max[0][0]) and not np.isnan(explained.ism_max[0][1:]).any()
     assert any("holds N bases" in note for note in explained.notes)
+
+
+def test_deepsea_anchor_moves_the_window_one_base(example_model: torch.nn.Module) -> None:
+    """With the first REF base at L/2 − 1 the window starts 1 bp later in the genome."""
+    chrom, pos, ref, alt = SNV.split(":")
+    kwargs = {"device": "cpu", "window": 3, "tasks": ["CTCF"]}
+    center = tbvar.explain_variant(SNV, EXAMPLE_GENOME, example_model, **kwargs)
+    deepsea = tbvar.explain_variant(SNV, EXAMPLE_GENOME, example_model, anchor="deepsea",
+                                    **kwargs)
+    np.testing.assert_array_equal(deepsea.bin_start, center.bin_start + 1)
+    np.testing.assert_array_equal(deepsea.ism_positions, center.ism_positions)
+    assert deepsea.ism_reference == center.ism_reference
+    scored = tbvar.score_variants(pd.DataFrame({"chrom": [chrom], "pos": [int(pos)],
+                                                "ref": [ref], "alt": [alt]}),
+                                  EXAMPLE_GENOME, example_model, device="cpu", anchor="deepsea",
+                                  scores=["lod"])
+    expected = scored[[f"lod.{label}" for label in deepsea.task_labels]].to_numpy()[0]
+    np.testing.assert_allclose(deepsea.lod, expected, rtol=1e-5, atol=1e-6)
+    assert deepsea.ism[0][3, ONEHOT[alt]] == pytest.approx(deepsea.lod[0], abs=2e-4)
+    length = example_model.config.sequence_length
+    window = window_text(EXAMPLE_GENOME, "chr17", int(pos) + 1, length)  # starts 1 bp later
+    assert np.allclose(deepsea.kernel_ref, brute_force_kernels(
+        example_model, window, (length // 2 - 1, length // 2)), atol=1e-5)

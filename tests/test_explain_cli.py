@@ -19,7 +19,7 @@ import tbvar
 from tbvar.baselines import DanQ, DanQConfig
 from tbvar.checkpoint import ModelInfo, save_model
 from tbvar.cli import main as tbvar_main
-from tbvar.explain_page import explain_page
+from tbvar.explain_page import explain_page, explain_panel
 from tbvar.motif_matches import MotifMatchError, read_kernel_matches
 from tbvar.tasks import generic_tasks
 
@@ -116,8 +116,21 @@ def test_one_variant_page_and_explain_page_function(tmp_path: Path) -> None:
     assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 2
 
 
+def test_explain_panel_in_a_run_report(tmp_path: Path) -> None:
+    run_output = tmp_path / "run.parquet"
+    tbvar.score_vcf(EXAMPLES / "variants.vcf", EXAMPLE_GENOME, MODEL, run_output, device="cpu")
+    explained = tbvar.explain_variants(list(SNVS), EXAMPLE_GENOME, MODEL, device="cpu",
+                                       window=3)
+    report = tbvar.report(run_output, tmp_path / "report.html",
+                          panels=[explain_panel(e) for e in explained])
+    html = report.read_text(encoding="utf-8")
+    assert_self_contained(html)
+    assert '<article id="chr17_7517295_C_G"><h3>chr17:7517295:C:G</h3>' in html
+    assert "<h4>In-silico mutagenesis</h4>" in html and html.count("<article") == 2
+
+
 @pytest.mark.parametrize("variants, reason", [
-    (["chr17:x:C:G"], "variant 'chr17:x:C:G': POS 'x' is not a positive integer"),
+    (["chr17:x:C:G"], "variant 'chr17:x:C:G': not chrom:pos:ref:alt"),
     (["chrUn:5:A:G"], "variant chrUn:5:A:G: contig not in the genome"),
     (["chr17:99999999:A:G"], "variant chr17:99999999:A:G: POS < 1 or REF runs past the end"),
     ([SNVS[0], "chr17:7530271:A:T"], "variant chr17:7530271:A:T: REF differs from the genome "

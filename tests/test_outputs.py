@@ -244,3 +244,23 @@ def test_model_thread_failure_reaches_the_caller_and_leaves_no_output(
         tbvar.score_vcf(EXAMPLE_VCF, EXAMPLE_GENOME, small_model_file, output=out,
                         device="cpu", chunk_size=4, model_thread=True)
     assert len(calls) == 3 and list(tmp_path.iterdir()) == []
+
+
+def test_compressed_vcf_and_bcf_get_an_index_when_sorted(tmp_path: Path,
+                                                        small_model_file: Path) -> None:
+    for name in ("out.vcf.gz", "out.bcf"):
+        out = tmp_path / name
+        tbvar.score_vcf(EXAMPLE_VCF, EXAMPLE_GENOME, small_model_file, output=out,
+                        device="cpu")
+        with pysam.VariantFile(str(out)) as vcf:  # a region query needs the index
+            fetched = [r.pos for r in vcf.fetch("chr17", 7_520_000, 7_525_000)]
+        assert fetched and all(7_519_000 < p <= 7_525_000 for p in fetched)
+        assert Path(f"{out}.{'csi' if name.endswith('bcf') else 'tbi'}").exists()
+    lines = EXAMPLE_VCF.read_text().splitlines()
+    body = [line for line in lines if not line.startswith("#")]
+    unsorted = tmp_path / "unsorted.vcf"
+    unsorted.write_text("\n".join([x for x in lines if x.startswith("#")] + body[::-1]) + "\n")
+    out = tmp_path / "out.vcf.gz"  # its index from the sorted run must not stay
+    tbvar.score_vcf(unsorted, EXAMPLE_GENOME, small_model_file, output=out, device="cpu")
+    assert not Path(f"{out}.tbi").exists()
+    assert len(VCF(str(out)).raw_header) and sum(1 for _ in VCF(str(out))) == len(body)

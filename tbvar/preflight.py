@@ -1,0 +1,47 @@
+"""Checks made before any work starts: inputs exist, outputs can be written, and no output
+would overwrite an input (or another output).
+
+The CLI runs them before it resolves (and perhaps downloads) a model, so a mistyped path is
+reported at once; ``write_run`` runs :func:`check_outputs` again for API callers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+PathLike = str | os.PathLike[str]
+
+
+def check_inputs(inputs: Mapping[str, PathLike | None]) -> None:
+    """Every given input (``{what: path}``, e.g. ``{"input VCF": "in.vcf"}``) is a file."""
+    for what, path in inputs.items():
+        if path is None:
+            continue
+        if not os.path.exists(path):
+            raise OSError(f"{path}: no such {what} file")
+        if os.path.isdir(path):
+            raise OSError(f"{path}: is a directory, not a {what} file")
+
+
+def check_outputs(outputs: Iterable[PathLike], inputs: Iterable[PathLike | None] = ()) -> None:
+    """Outputs go to existing directories, are not directories, differ from each other and
+    from every input."""
+    paths = [Path(p) for p in outputs]
+    for path in paths:
+        if not path.parent.is_dir():
+            raise OSError(f"{path}: output directory {path.parent} does not exist")
+        if path.is_dir():
+            raise OSError(f"{path}: is a directory")
+    if len({p.resolve() for p in paths}) != len(paths):
+        raise ValueError(f"output files must differ: {', '.join(map(str, paths))}")
+    for source in inputs:
+        if source is None or not os.path.exists(source):
+            continue
+        for path in paths:
+            same = path.resolve() == Path(source).resolve() or (
+                path.exists() and os.path.samefile(path, source))
+            if same:
+                raise ValueError(f"{path}: output would overwrite the input {source}; "
+                                 "choose another output name")
