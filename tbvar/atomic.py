@@ -58,11 +58,13 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) 
 def staging_directory(out_dir: str | os.PathLike[str], overwrite: bool = False) -> Path:
     """A new hidden directory beside ``out_dir`` to fill before :func:`commit_directory`.
 
-    Raises :class:`FileExistsError` if ``out_dir`` exists and not ``overwrite``.
+    Raises :class:`FileExistsError` if ``out_dir`` exists and not ``overwrite``, or is a file.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise FileExistsError(f"{out_dir}: already exists (remove it or overwrite)")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir}: is a file, not a directory to replace")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
 

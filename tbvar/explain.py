@@ -357,11 +357,11 @@ def explain_variant(variant: str, genome: PathLike | Genome, model: PathLike | n
                             motifs=motifs, options=options, run=run, **settings)[0]
 
 
-def explain_variants(variants: Sequence[str], genome: PathLike | Genome,
+def explain_variants(variants: Sequence[str | VariantSpec], genome: PathLike | Genome,
                      model: PathLike | nn.Module, **kwargs: Any) -> list[VariantExplanation]:
     """Explain several variants (all parsed before any is computed); keyword arguments as
     for :class:`Explainer`."""
-    specs = [parse_variant(v) for v in variants]
+    specs = [v if isinstance(v, VariantSpec) else parse_variant(v) for v in variants]
     explainer = Explainer(genome, model, **kwargs)
     return [explainer.explain(spec) for spec in specs]
 

@@ -7,7 +7,8 @@ import argparse
 import sys
 
 from tbvar.engine_cli import add_engine_options, engine_settings, positive, resolve_model_arg
-from tbvar.explain import DEFAULT_WINDOW, explain_variants
+from tbvar.explain import DEFAULT_WINDOW, explain_variants, parse_variant
+from tbvar.preflight import check_inputs, check_output_directory
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -17,10 +18,16 @@ def _explain(args: argparse.Namespace) -> int:
         print(f"tbvar: error: tbvar explain needs matplotlib ({exc}); install it with "
               "pip install 'tbvar[interpret]'", file=sys.stderr)
         return 1
-
+    variants = [parse_variant(v) for v in args.variants]
+    inputs = {"genome": args.genome, "background": args.background,
+              "contig map": args.contig_map}
+    check_inputs(inputs)
+    check_output_directory(args.output, args.overwrite, [*inputs.values(), args.motifs,
+                                                         args.model])
+    model = resolve_model_arg(args)  # may download: only once the inputs are known to be fine
     explanations = explain_variants(
-        args.variants, args.genome, resolve_model_arg(args), window=args.window,
-        attention=args.attention, motifs=args.motifs, **engine_settings(args),
+        variants, args.genome, model, window=args.window, attention=args.attention,
+        motifs=args.motifs, **engine_settings(args),
         tasks=[t for t in args.tasks.split(",") if t.strip()] if args.tasks else None,
         top_k=args.top_k, background=args.background, force_background=args.force_background)
     page = write_explanations(explanations, args.output, overwrite=args.overwrite)

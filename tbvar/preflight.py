@@ -45,3 +45,20 @@ def check_outputs(outputs: Iterable[PathLike], inputs: Iterable[PathLike | None]
             if same:
                 raise ValueError(f"{path}: output would overwrite the input {source}; "
                                  "choose another output name")
+
+
+def check_output_directory(directory: PathLike, overwrite: bool,
+                           inputs: Iterable[PathLike | None] = ()) -> None:
+    """A directory to create: absent, or with ``overwrite`` a directory holding no input."""
+    path = Path(directory)
+    if not path.exists():
+        return
+    if not overwrite:
+        raise FileExistsError(f"{path}: already exists (remove it or pass --overwrite)")
+    if not path.is_dir():
+        raise FileExistsError(f"{path}: is a file, not a directory to replace")
+    for source in inputs:
+        if source is not None and os.path.exists(source) and \
+                Path(source).resolve().is_relative_to(path.resolve()):
+            raise ValueError(f"{path}: replacing it would delete the input {source}; choose "
+                             "another output directory")

@@ -158,6 +158,28 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path: Path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+def test_outputs_that_would_destroy_inputs_are_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    genome = inputs / "genome.fa"
+    genome.write_text(">chr17\nACGT\n")
+    model = tmp_path / "model.safetensors"
+    model.write_bytes(MODEL.read_bytes())
+    cases = [(["--genome", str(genome), "--model", str(MODEL), "-o", str(inputs)],
+              "replacing it would delete the input"),
+             (["--genome", str(EXAMPLE_GENOME), "--model", str(model), "-o", str(model)],
+              "is a file, not a directory to replace"),
+             (["--genome", str(tmp_path / "missing.fa"), "--model", "no-such-model",
+               "-o", str(tmp_path / "out")], "missing.fa: no such genome file")]
+    for args, message in cases:
+        assert run(SNVS[0], *args, "--overwrite", "-q") == 1
+        error = capsys.readouterr().err
+        assert message in error and error.count("\n") == 1
+    assert genome.read_text() == ">chr17\nACGT\n" and model.read_bytes() == MODEL.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inputs", "model.safetensors"]
+
+
 @pytest.fixture(scope="module")
 def danq_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(3)
