@@ -263,3 +263,9 @@ def test_matches_file_errors(tmp_path: Path, header: str, rows: list[str],
 def test_missing_matches_file(tmp_path: Path) -> None:
     with pytest.raises(MotifMatchError, match="matches.tsv: no such file"):
         read_kernel_matches(tmp_path, 32)
+
+
+def test_readme_figures_are_images_of_the_stated_size() -> None:
+    docs = EXAMPLES.parent / "docs" / "img"
+    assert_png(docs / "explain_attention.png", (1000, 450))
+    assert_png(docs / "explain_ism.png", (1000, 400))
