@@ -173,7 +173,7 @@ def test_disk_full_at_assembly_keeps_the_chunks_for_resume(setup: dict, tmp_path
 
     monkeypatch.setattr(writers.TableWriter, "assemble", full)
     capsys.readouterr()
-    assert main(_args(setup, out)) == 1
+    assert main(_args(setup, out, "-q")) == 1  # -q: no progress lines before the error
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "(no space left on device); no output was written" in err
     assert f"the 120 finished chunk(s) are kept in {out}.partial" in err and "--resume" in err
