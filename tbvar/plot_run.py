@@ -1,7 +1,8 @@
 """Manhattan-style figure of a scoring run: one score per scored allele along the genome.
 
-The run is a DataFrame as :func:`tbvar.score_vcf` returns it or a ``tbvar score`` TSV(.gz) /
-Parquet output (only the columns needed are read). Needs the ``interpret`` extra (matplotlib).
+The run is a DataFrame as :func:`tbvar.score_vcf` returns it (any score column) or a
+``tbvar score`` output in any format, read by :func:`tbvar.run_reader.read_run` (its per-variant
+columns). Needs the ``interpret`` extra (matplotlib).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from tbvar.plot_variant import FIGURE_DPI
+from tbvar.run_reader import read_run
 
 #: Columns drawn as −log10: the per-variant p/q columns and per-task ``p.TASK`` columns.
 P_COLUMNS = ("min_p", "combined_p", "q")
@@ -28,31 +30,16 @@ def is_p_column(column: str) -> bool:
     return column in P_COLUMNS or column.startswith("p.")
 
 
-def read_run(run: pd.DataFrame | str | os.PathLike[str], value: str) -> pd.DataFrame:
-    """``chrom``, ``pos`` and ``value`` of a run (DataFrame, TSV(.gz) or Parquet file).
-
-    Raises
-    ------
-    ValueError
-        The file cannot be read as a run, or it has no ``value`` column.
-    """
+def _values(run: pd.DataFrame | str | os.PathLike[str], value: str) -> pd.DataFrame:
+    """``chrom``, ``pos`` and ``value`` of a run: a DataFrame (any column) or an output file
+    read by :func:`tbvar.run_reader.read_run` (its per-variant columns)."""
+    frame = run if isinstance(run, pd.DataFrame) else read_run(run).variants
     columns = ["chrom", "pos", value]
-    if isinstance(run, pd.DataFrame):
-        frame = run
-    else:
-        path = os.fspath(run)
-        try:
-            if path.endswith(".parquet"):
-                frame = pd.read_parquet(path, columns=columns)
-            else:
-                frame = pd.read_csv(path, sep="\t", usecols=columns, na_values=["NA"],
-                                    keep_default_na=False, dtype={"chrom": str})
-        except (OSError, ValueError, KeyError) as exc:
-            raise ValueError(f"{path}: cannot read {', '.join(columns)} from a tbvar score "
-                             f"TSV/Parquet output ({str(exc).splitlines()[0]})") from None
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ValueError(f"the run has no column {missing[0]!r} (scores: --scores, p-values: "
+        where = "the run" if isinstance(run, pd.DataFrame) else f"{run} (files give the " \
+            "per-variant columns; per-task columns need the score_vcf DataFrame)"
+        raise ValueError(f"{where}: no column {missing[0]!r} (scores: --scores, p-values: "
                          "--background)")
     return frame[columns]
 
@@ -75,11 +62,12 @@ def plot_run_manhattan(run: pd.DataFrame | str | os.PathLike[str], value: str = 
     Parameters
     ----------
     run
-        :func:`tbvar.score_vcf` DataFrame, or a ``tbvar score`` ``.tsv``, ``.tsv.gz`` or
-        ``.parquet`` output.
+        :func:`tbvar.score_vcf` DataFrame, or a ``tbvar score`` output file (TSV(.gz),
+        Parquet, VCF(.gz)/BCF).
     value
         A numeric column: ``max_abslod`` (default), ``min_p``, ``combined_p``, ``q``,
-        ``attn_shift``, a per-task column such as ``abslod.TASK`` or ``p.TASK``, ...
+        ``attn_shift``; of a DataFrame also per-task columns such as ``abslod.TASK`` or
+        ``p.TASK``.
     region
         ``chrom`` or ``chrom:start-end`` (1-based, inclusive) to draw; default: everything,
         contigs side by side in order of appearance, alternately coloured.
@@ -92,7 +80,7 @@ def plot_run_manhattan(run: pd.DataFrame | str | os.PathLike[str], value: str = 
     ValueError
         Unreadable input, unknown column or region, or no scored allele to draw.
     """
-    frame = read_run(run, value)
+    frame = _values(run, value)
     if region is not None:
         frame = _region(frame, region)
     frame = frame[np.isfinite(pd.to_numeric(frame[value], errors="coerce"))]

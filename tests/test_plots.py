@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 import tbvar
+from tbvar.errors import RunOutputError
 from tbvar.plot_run import plot_run_manhattan
 from tbvar.plot_variant import plot_attention_profile, plot_ism_heatmap
 
@@ -90,15 +91,15 @@ def test_manhattan_from_a_frame(run: pd.DataFrame, value: str,
     assert png_size(figure) == (1200, 400)
 
 
-@pytest.mark.parametrize("suffix", [".tsv", ".tsv.gz", ".parquet"])
+@pytest.mark.parametrize("suffix", [".tsv", ".tsv.gz", ".parquet", ".vcf.gz"])
 def test_manhattan_from_files_equals_from_the_frame(tmp_path: Path, run: pd.DataFrame,
                                                     suffix: str) -> None:
     output = tmp_path / f"run{suffix}"
     tbvar.score_vcf(EXAMPLE_VCF, EXAMPLE_GENOME, MODEL, output, device="cpu",
                     background=BACKGROUND)
     region = "chr17:7,517,000-7,525,000"
-    from_file = plot_run_manhattan(output, "combined_p", region=region, threshold=0.05)
-    from_frame = plot_run_manhattan(run, "combined_p", region=region)
+    from_file = plot_run_manhattan(output, "min_p", region=region, threshold=0.05)
+    from_frame = plot_run_manhattan(run, "min_p", region=region)
     points = from_file.axes[0].collections[0].get_offsets()
     np.testing.assert_allclose(points, from_frame.axes[0].collections[0].get_offsets(),
                                rtol=1e-6, atol=1e-6)  # float32 p through text
@@ -107,12 +108,16 @@ def test_manhattan_from_files_equals_from_the_frame(tmp_path: Path, run: pd.Data
 
 
 def test_manhattan_errors(tmp_path: Path, run: pd.DataFrame) -> None:
-    with pytest.raises(ValueError, match="the run has no column 'p.CTCF'"):
+    with pytest.raises(ValueError, match="the run: no column 'p.CTCF'"):
         plot_run_manhattan(run, "p.CTCF")
     with pytest.raises(ValueError, match="no scored allele with a max_abslod value in chr1"):
         plot_run_manhattan(run, region="chr1")
     with pytest.raises(ValueError, match="region 'chr17:5': expected chrom or chrom:start-end"):
         plot_run_manhattan(run, region="chr17:5")
     (tmp_path / "other.tsv").write_text("a\tb\n1\t2\n")
-    with pytest.raises(ValueError, match="other.tsv: cannot read chrom, pos, min_p"):
+    with pytest.raises(RunOutputError, match="other.tsv: not a tbvar"):
         plot_run_manhattan(tmp_path / "other.tsv", "min_p")
+    output = tmp_path / "run.tsv"
+    tbvar.score_vcf(EXAMPLE_VCF, EXAMPLE_GENOME, MODEL, output, device="cpu", scores=["lod"])
+    with pytest.raises(ValueError, match="per-task columns need the score_vcf DataFrame"):
+        plot_run_manhattan(output, "lod.simulated|CTCF|None")
