@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tbvar import calibrate_cli, model_cli, score_cli
+from tbvar import calibrate_cli, model_cli, motifs_cli, score_cli
 from tbvar.version import __version__
 
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     score_cli.register(subparsers)
     calibrate_cli.register(subparsers)
     model_cli.register(subparsers)
+    motifs_cli.register(subparsers)
     return parser
 
 
