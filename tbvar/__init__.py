@@ -9,8 +9,9 @@ Python API::
 from tbvar.api import load_model, predict, score_variants, score_vcf
 from tbvar.background import Background
 from tbvar.calibration import BackgroundSource, calibrate
+from tbvar.motifs import kernel_motifs
 from tbvar.options import RunOptions, ScoreOptions
 from tbvar.version import __version__
 
 __all__ = ["__version__", "Background", "BackgroundSource", "RunOptions", "ScoreOptions",
-           "calibrate", "load_model", "predict", "score_variants", "score_vcf"]
+           "calibrate", "kernel_motifs", "load_model", "predict", "score_variants", "score_vcf"]

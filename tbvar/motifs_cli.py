@@ -1,5 +1,5 @@
 """``tbvar motifs``: first-layer kernels as motifs matched to JASPAR
-(:mod:`tbvar.kernel_motifs`)."""
+(:mod:`tbvar.motifs`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import shlex
 import sys
 
 from tbvar.engine_cli import positive, resolve_model_arg
-from tbvar.kernel_motifs import (
+from tbvar.motifs import (
     DEFAULT_MIN_INFORMATION,
     DEFAULT_MIN_SITES,
     DEFAULT_QVALUE,

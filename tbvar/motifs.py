@@ -1,4 +1,5 @@
-"""``tbvar motifs`` / :func:`kernel_motifs`: first-layer kernels as motifs, matched to JASPAR.
+"""``tbvar motifs`` (:func:`kernel_motifs`, also ``tbvar.kernel_motifs``): first-layer kernels
+as motifs, matched to JASPAR.
 
 The paper's interpretation of TBiNet (Park et al. 2020): each first-layer kernel becomes a
 position probability matrix counted from the sequences at its maximal activation
