@@ -47,6 +47,26 @@ def first_layer(model: nn.Module) -> nn.Conv1d:
     return conv
 
 
+def max_activation(weight: torch.Tensor, bias: torch.Tensor | None, codes: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each kernel's maximal activation before ReLU over each sequence, and where.
+
+    Parameters
+    ----------
+    weight, bias
+        The convolution's ``(K, 4, w)`` weight and ``(K,)`` bias (or ``None``).
+    codes
+        ``(n, L)`` base codes (A,G,C,T,N = 0..4) on the weight's device.
+
+    Returns
+    -------
+    value, start
+        ``(n, K)`` maxima of ``conv(x) + bias`` over positions and their first position.
+    """
+    onehot = codes_to_onehot(codes, dtype=weight.dtype).transpose(1, 2)
+    return nn.functional.conv1d(onehot, weight, bias).max(dim=2)
+
+
 def kernel_names(n: int) -> list[str]:
     """Names of ``n`` kernels: ``kernel_0`` .. ``kernel_{n-1}`` (the output channel index)."""
     return [f"kernel_{k}" for k in range(n)]
@@ -110,8 +130,7 @@ class SiteCounter:
             raise ValueError(f"sequences of {codes.shape[1]} bases are shorter than the "
                              f"kernels ({self.width})")
         x = torch.from_numpy(np.ascontiguousarray(codes, dtype=np.uint8)).to(self.device)
-        onehot = codes_to_onehot(x, dtype=self.weight.dtype).transpose(1, 2)
-        value, start = nn.functional.conv1d(onehot, self.weight, self.bias).max(dim=2)
+        value, start = max_activation(self.weight, self.bias, x)
         sequence, kernel = torch.nonzero(value > 0, as_tuple=True)  # (m,) each
         column = torch.arange(self.width, device=self.device)
         sites = x[sequence[:, None], start[sequence, kernel][:, None] + column].long()
