@@ -65,10 +65,11 @@ DEFINITIONS = {
                 "width) columns are not reported",
     "offset": "kernel column i aligns with column i + offset of the database motif "
               "(orientation '+') or of its reverse complement ('-')",
-    "distinct_motifs_by_edit_distance": "the distinct database motifs matched by at least one "
-                                        "kernel, joined when the Levenshtein distance between "
-                                        "their consensus sequences is <= d; the count is the "
-                                        "number of single-linkage clusters",
+    "distinct_motifs_by_edit_distance": "the distinct database motifs that are the best match "
+                                        "of a kernel (best_matches) or any reported match "
+                                        "(all_matches), joined when the Levenshtein distance "
+                                        "between their consensus sequences is <= d; the count "
+                                        "is the number of single-linkage clusters",
 }
 
 
@@ -201,18 +202,20 @@ def _match(counts: KernelCounts, known: list[Motif], qvalue: float, min_sites: i
 
 def _counts(kernels: pd.DataFrame, matches: pd.DataFrame, known: list[Motif]) -> dict[str, Any]:
     """The counts of ``summary.json``."""
-    by_id = {m.id: m for m in known}
-    matched_ids = list(dict.fromkeys(matches["match_id"]))
+    consensus = {m.id: m.consensus() for m in known}
+    best = list(dict.fromkeys(matches.loc[matches["rank"] == 1, "match_id"]))
+    every = list(dict.fromkeys(matches["match_id"]))
     status = kernels["status"].value_counts()
     return {
         "kernels": len(kernels),
         **{name: int(status.get(name, 0))
            for name in ("matched", "no_match", "uninformative", "too_few_sites")},
         "matches": len(matches),
-        "matched_motifs": len(matched_ids),
-        "best_match_motifs": int(matches.loc[matches["rank"] == 1, "match_id"].nunique()),
-        "distinct_motifs_by_edit_distance": distinct_counts(
-            [by_id[i].consensus() for i in matched_ids], EDIT_DISTANCES),
+        "best_match_motifs": len(best),
+        "matched_motifs": len(every),
+        "distinct_motifs_by_edit_distance": {
+            name: distinct_counts([consensus[i] for i in ids], EDIT_DISTANCES)
+            for name, ids in (("best_matches", best), ("all_matches", every))},
     }
 
 

@@ -27,12 +27,12 @@ def _motifs(args: argparse.Namespace) -> int:
     if not args.quiet:
         counts = summary["counts"]
         distinct = ", ".join(f"d={d}: {n}" for d, n in
-                             counts["distinct_motifs_by_edit_distance"].items())
+                             counts["distinct_motifs_by_edit_distance"]["best_matches"].items())
         print(f"{summary['inputs']['n_sequences']} sequences; {counts['kernels']} kernels: "
               f"{counts['matched']} matched (q < {args.qvalue}), {counts['no_match']} without a "
               f"match, {counts['uninformative']} uninformative, {counts['too_few_sites']} with "
-              f"fewer than {args.min_sites} sites; {counts['matched_motifs']} database motifs "
-              f"matched, distinct by edit distance {distinct}\nwrote {args.output}",
+              f"fewer than {args.min_sites} sites; {counts['best_match_motifs']} database motifs "
+              f"are best matches, distinct by edit distance {distinct}\nwrote {args.output}",
               file=sys.stderr)
     return 0
 

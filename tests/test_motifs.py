@@ -308,10 +308,12 @@ def test_example_outputs_agree_with_each_other(example_run: Path) -> None:
     assert (by_kernel["rank"].min() == 1).all() and (by_kernel["p"].is_monotonic_increasing).all()
     matched = kernels[kernels["status"] == "matched"].set_index("kernel")
     assert (matched["n_matches"] == by_kernel.size()[matched.index]).all()
-    distinct = counts["distinct_motifs_by_edit_distance"]
-    assert list(distinct) == ["0", "3", "5", "10"]
-    assert counts["matched_motifs"] >= distinct["0"] >= distinct["3"] >= distinct["5"] \
-        >= distinct["10"] >= 1
+    assert counts["best_match_motifs"] == matches.loc[matches["rank"] == 1, "match_id"].nunique()
+    for name, total in (("best_matches", "best_match_motifs"), ("all_matches", "matched_motifs")):
+        distinct = counts["distinct_motifs_by_edit_distance"][name]
+        assert list(distinct) == ["0", "3", "5", "10"]
+        assert counts[total] >= distinct["0"] >= distinct["3"] >= distinct["5"] \
+            >= distinct["10"] >= 1
 
 
 # --- logos -----------------------------------------------------------------------------------
