@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 
 from tbvar.meme import MEME_TO_CODES, Motif
 from tbvar.pvalues import benjamini_hochberg
@@ -75,9 +76,13 @@ def tomtom_matches(kernels: Sequence[Motif], cores: Sequence[slice], database: S
 
     queries = [_meme_columns(k.probs[core]) for k, core in zip(kernels, cores, strict=True)]
     targets = [_meme_columns(m.probs) for m in database]
-    with warnings.catch_warnings():  # memelite warns on small databases (< 25 motifs)
-        warnings.simplefilter("ignore", UserWarning)
-        p, _, offset, overlap, strand = tomtom(queries, targets)
+    threads = torch.get_num_threads()  # numba's OpenMP layer resets torch's thread count
+    try:
+        with warnings.catch_warnings():  # memelite warns on small databases (< 25 motifs)
+            warnings.simplefilter("ignore", UserWarning)
+            p, _, offset, overlap, strand = tomtom(queries, targets)
+    finally:
+        torch.set_num_threads(threads)
     p = np.clip(p, 0.0, 1.0)
     q = np.stack([benjamini_hochberg(row) for row in p])
     widths = np.array([m.width for m in database])

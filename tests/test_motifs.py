@@ -172,6 +172,18 @@ def test_tomtom_finds_a_motif_by_its_part_with_offset_and_orientation() -> None:
     np.testing.assert_allclose(matches["E"], matches["p"] * len(JASPAR))
 
 
+def test_tomtom_leaves_torch_threads_alone() -> None:
+    """memelite's numba (OpenMP layer) sets the OpenMP thread count torch also uses."""
+    ctcf = find_motif(JASPAR, "MA0139.2")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        tomtom_matches([ctcf], [slice(0, ctcf.width)], JASPAR, 0.05)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_uninformative_matrices_have_no_core() -> None:
     rng = np.random.default_rng(1)
     noise = rng.multinomial(1000, [0.25] * 4, size=26) / 1000  # sampling noise of 1000 sites
