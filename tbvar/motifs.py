@@ -22,6 +22,7 @@ complete; nothing is left behind on an error):
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -121,7 +122,10 @@ def kernel_motifs(model: PathLike | nn.Module, output: PathLike, *,
         One-line messages naming the file and the reason (unreadable MEME, FASTA or BED
         file, a sequence of the wrong length, a model without a convolution first layer, an
         existing output); no output is left.
+    ModuleNotFoundError
+        memelite (or, for logos, matplotlib or logomaker) is not installed.
     """
+    _require(["memelite", *(["matplotlib", "logomaker"] if logos else [])])
     if not 0 < qvalue <= 1:
         raise ValueError(f"qvalue must be in (0, 1], got {qvalue}")
     if min_sites < 1 or batch_size < 1:
@@ -156,11 +160,19 @@ def kernel_motifs(model: PathLike | nn.Module, output: PathLike, *,
                                       if row.status == "too_few_sites"},
             "definitions": DEFINITIONS, "command": command,
         }
-        _write(stage, counts, kernels, matches, summary, known, logos)
+        _write(stage, counts, kernels, matches, summary, known, min_sites, logos)
         commit_directory(stage, output)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return summary
+
+
+def _require(modules: list[str]) -> None:
+    """``ModuleNotFoundError`` naming the missing optional packages and how to install them."""
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ModuleNotFoundError(f"tbvar motifs needs {', '.join(missing)}: pip install "
+                                  "'tbvar[interpret]'")
 
 
 def _progress(batches: Iterable[np.ndarray], enabled: bool, total: int | None
@@ -229,11 +241,11 @@ def _model_record(net: nn.Module, counter: SiteCounter) -> dict[str, Any]:
 
 
 def _write(stage: Path, counts: KernelCounts, kernels: pd.DataFrame, matches: pd.DataFrame,
-           summary: dict[str, Any], known: list[Motif], logos: bool) -> None:
+           summary: dict[str, Any], known: list[Motif], min_sites: int, logos: bool) -> None:
     """All output files into the staging directory."""
     motifs = counts.motifs()
     kept = [Motif(m.id, m.consensus(), m.probs, m.n_sites) for m in motifs
-            if m.n_sites >= summary["parameters"]["min_sites"]]
+            if m.n_sites >= min_sites]
     (stage / "kernels.meme").write_text(meme_text(kept), encoding="ascii")
     for name, table in (("kernels.tsv", kernels), ("matches.tsv", matches)):
         table.to_csv(stage / name, sep="\t", index=False, float_format="%.6g", na_rep="NA")

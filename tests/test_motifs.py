@@ -422,6 +422,23 @@ def test_models_without_a_convolution_first_layer_are_refused(
     assert "'deepsea' has no one-hot convolution first layer 'conv'" in err
 
 
+def test_missing_optional_packages_are_named(tmp_path: Path, planted_fasta: Path,
+                                             capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "logomaker" else find_spec(name, *a))
+    out = tmp_path / "out"
+    code = main(["motifs", "--model", str(EXAMPLE_MODEL), "--sequences", str(planted_fasta),
+                 "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and err == ("tbvar: error: tbvar motifs needs logomaker: pip install "
+                                 "'tbvar[interpret]'\n")
+    assert not out.exists()
+
+
 def test_an_existing_output_is_kept_unless_overwritten(tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     model = tiny_model(4)
