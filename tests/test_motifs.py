@@ -328,6 +328,23 @@ def test_example_outputs_agree_with_each_other(example_run: Path) -> None:
             >= distinct["10"] >= 1
 
 
+def test_genome_windows_by_regions_and_at_random(tmp_path: Path) -> None:
+    bed = tmp_path / "real.bed"
+    bed.write_text("chr17\t7512444\t7520000\nchr17\t7519000\t7531642\n")  # merge: 19,198 bp
+    out = tmp_path / "regions"
+    summary = kernel_motifs(EXAMPLE_MODEL, out, genome=EXAMPLE_GENOME, regions=bed, logos=False,
+                            device="cpu")
+    assert summary["inputs"]["n_sequences"] == 88  # ceil(19,198 / 220) tiles
+    assert summary["inputs"]["regions"] == str(bed)
+    out = tmp_path / "random"
+    summary = kernel_motifs(EXAMPLE_MODEL, out, genome=EXAMPLE_GENOME, random=500, seed=3,
+                            logos=False, device="cpu")
+    assert summary["inputs"] | {"genome": None} == {
+        "genome": None, "random": 500, "seed": 3, "n_sequences": 500, "sequence_length": 220}
+    kernels = pd.read_csv(out / "kernels.tsv", sep="\t")
+    assert kernels["n_sites"].max() <= 500
+
+
 # --- logos -----------------------------------------------------------------------------------
 
 
