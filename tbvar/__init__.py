@@ -23,6 +23,7 @@ from tbvar.errors import (
     RunOutputError,
     VariantInputError,
 )
+from tbvar.motifs import kernel_motifs
 from tbvar.options import RunOptions, ScoreOptions
 from tbvar.run_reader import read_run
 from tbvar.run_report import report
@@ -30,5 +31,5 @@ from tbvar.version import __version__
 
 __all__ = ["__version__", "Background", "BackgroundError", "BackgroundSource",
            "DownloadError", "GenomeError", "ModelFileError", "OfflineError", "RunOptions",
-           "RunOutputError", "ScoreOptions", "VariantInputError", "calibrate", "load_model",
-           "predict", "read_run", "report", "score_variants", "score_vcf"]
+           "RunOutputError", "ScoreOptions", "VariantInputError", "calibrate", "kernel_motifs",
+           "load_model", "predict", "read_run", "report", "score_variants", "score_vcf"]

@@ -25,13 +25,14 @@ import json
 import os
 import shlex
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from tbvar.atomic import commit_directory, staging_directory
 
 FORMAT = "tbvar-shards"
 VERSION = 1
@@ -55,30 +56,6 @@ def _task_records(tasks: pd.DataFrame | Sequence[Mapping[str, Any]]) -> list[dic
     if not records:
         raise ShardError("a shard dataset needs at least one task")
     return records
-
-
-def staging_directory(out_dir: str | os.PathLike[str], overwrite: bool = False) -> Path:
-    """A new hidden directory beside ``out_dir`` to fill before :func:`commit_directory`.
-
-    Raises :class:`FileExistsError` if ``out_dir`` exists and not ``overwrite``.
-    """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise FileExistsError(f"{out_dir}: already exists (remove it or overwrite)")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-
-
-def commit_directory(staging: Path, out_dir: str | os.PathLike[str]) -> None:
-    """Move the filled ``staging`` directory to ``out_dir``, replacing what is there."""
-    out_dir = Path(out_dir)
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        os.replace(out_dir, old)
-    os.replace(staging, out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 class ShardWriter:
