@@ -199,6 +199,7 @@ def main() -> None:
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
     print(json.dumps({"benchmark": "pipeline_capacity", "commit": commit,
+                      "tbvar": str(Path(tbvar.__file__).parent),
                       "variants": args.n, "tasks": args.tasks, "batch_size": args.batch_size,
                       "device_ms_per_batch": args.device_ms,
                       "torch_threads": args.threads, "machine": platform.machine(),
