@@ -24,6 +24,7 @@ from tbvar.errors import (
     VariantInputError,
 )
 from tbvar.explain import VariantExplanation, explain_variant, explain_variants
+from tbvar.motifs import kernel_motifs
 from tbvar.options import RunOptions, ScoreOptions
 from tbvar.run_reader import read_run
 from tbvar.run_report import report
@@ -32,5 +33,5 @@ from tbvar.version import __version__
 __all__ = ["__version__", "Background", "BackgroundError", "BackgroundSource",
            "DownloadError", "GenomeError", "ModelFileError", "OfflineError", "RunOptions",
            "RunOutputError", "ScoreOptions", "VariantExplanation", "VariantInputError",
-           "calibrate", "explain_variant", "explain_variants", "load_model", "predict",
-           "read_run", "report", "score_variants", "score_vcf"]
+           "calibrate", "explain_variant", "explain_variants", "kernel_motifs",
+           "load_model", "predict", "read_run", "report", "score_variants", "score_vcf"]

@@ -32,12 +32,12 @@ class AtomicOutput:
         self.tmp.unlink(missing_ok=True)
 
 
-def set_default_permissions(path: str | os.PathLike[str], directory: bool = False) -> None:
-    """Give a ``mkstemp`` file (mode 0600) or ``mkdtemp`` directory (0700) the mode a plain
-    ``open`` or ``mkdir`` would have."""
+def set_default_permissions(path: str | os.PathLike[str], mode: int = 0o666) -> None:
+    """Give a ``mkstemp`` file (mode 0600) the mode a plain ``open`` would have (``mode=0o777``:
+    a ``mkdtemp`` directory the mode of ``mkdir``)."""
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(path, (0o777 if directory else 0o666) & ~umask)
+    os.chmod(path, mode & ~umask)
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> None:
@@ -70,10 +70,9 @@ def staging_directory(out_dir: str | os.PathLike[str], overwrite: bool = False) 
 
 
 def commit_directory(staging: Path, out_dir: str | os.PathLike[str]) -> None:
-    """Move the filled ``staging`` directory to ``out_dir`` (with the usual umask
-    permissions), replacing what is there."""
+    """Move the filled ``staging`` directory to ``out_dir``, replacing what is there."""
     out_dir = Path(out_dir)
-    set_default_permissions(staging, directory=True)
+    set_default_permissions(staging, 0o777)
     old = None
     if out_dir.exists():
         old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")

@@ -20,11 +20,15 @@ from tbvar.model import codes_to_onehot, reverse_complement_codes
 
 
 def first_convolution(model: nn.Module) -> nn.Conv1d:
-    """The model's first ``nn.Conv1d`` (registration order), which reads the one-hot input."""
+    """The model's first ``nn.Conv1d`` (registration order): it must read the one-hot bases
+    with stride 1 and no padding or dilation (TBiNet's and DanQ's ``conv``, DeepSEA's
+    ``features[0]``; :func:`tbvar.kernel_sites.first_layer` accepts a ``conv`` only, as
+    ``tbvar motifs`` supports TBiNet and DanQ)."""
     conv = next((m for m in model.modules() if isinstance(m, nn.Conv1d)), None)
-    if conv is None or conv.in_channels != 4:
+    if (conv is None or conv.in_channels != 4 or conv.stride != (1,) or conv.padding != (0,)
+            or conv.dilation != (1,) or conv.groups != 1):
         raise ValueError(f"{type(model).__name__} has no first convolution over the one-hot "
-                         "bases; kernel activity needs one")
+                         "bases (4 channels, stride 1, no padding); kernel activity needs one")
     return conv
 
 

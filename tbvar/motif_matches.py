@@ -11,8 +11,9 @@ name       ``best_match_name``, ``match_name``, ``target_name``, ``jaspar_name``
 q          ``q``, ``q_value``, ``qvalue``, ``q-value``, ``best_q``
 ========== ==========================================================
 
-Rows without a match (empty id) are kept as no match; a kernel listed twice keeps its row with
-the smallest q.
+``tbvar motifs`` writes ``kernel_K`` names, one row per match (``rank`` 1 the best, the
+smallest q); a kernel listed several times keeps its row with the smallest q (ties: the first),
+i.e. its rank-1 match. Rows without a match (empty id) count as no match.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tbvar.atomic import commit_directory, staging_directory
-from tbvar_train.motifs import bundled_meme_path, read_meme
+from tbvar.meme import jaspar_path, read_meme
 from tbvar_train.shards import command_line, file_provenance
 from tbvar_train.simulate import (
     DEFAULT_MOTIFS,
@@ -144,7 +144,7 @@ def simulate_genome(out_dir: str | os.PathLike[str], motif_names: list[str] | No
         "format": "tbvar-simgenome", "version": 1,
         "source": "tbvar-train simulate-genome (sparse planted JASPAR motifs in uniform "
                   "background)",
-        "motifs": file_provenance(motifs_path or bundled_meme_path()),
+        "motifs": file_provenance(motifs_path or jaspar_path()),
         "tasks": [{**record, "motif": task.motif.label}
                   for record, task in zip(task_records(tasks), tasks, strict=True)],
         "parameters": {"seed": seed, "n_contigs": n_contigs, "contig_length": contig_length,

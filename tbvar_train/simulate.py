@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tbvar_train.motifs import Motif, bundled_meme_path, find_motif, read_meme
+from tbvar.meme import Motif, find_motif, jaspar_path, read_meme
 from tbvar_train.shards import ShardWriter, command_line, file_provenance
 
 #: Motif-task defaults: well-known TFs whose JASPAR matrices carry >= 14 bits, so chance
@@ -221,7 +221,7 @@ def simulate_dataset(out_dir: str | os.PathLike[str], n_tasks: int = 8, n_gramma
     flank = seq_len // 2
     provenance = {
         "source": "tbvar-train simulate (planted JASPAR motifs in uniform background)",
-        "motifs": file_provenance(motifs_path or bundled_meme_path()),
+        "motifs": file_provenance(motifs_path or jaspar_path()),
         "tasks": [{"target": t.target, "motif": t.motif.label,
                    "partner": t.partner.label if t.partner else None,
                    "gap": list(t.gap) if t.partner else None} for t in tasks],

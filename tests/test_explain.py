@@ -319,3 +319,18 @@ def test_deepsea_anchor_moves_the_window_one_base(example_model: torch.nn.Module
     window = window_text(EXAMPLE_GENOME, "chr17", int(pos) + 1, length)  # starts 1 bp later
     assert np.allclose(deepsea.kernel_ref, brute_force_kernels(
         example_model, window, (length // 2 - 1, length // 2)), atol=1e-5)
+
+
+def test_kernel_activity_of_deepsea_reads_its_first_convolution() -> None:
+    """DeepSEA's first layer is ``features[0]`` (no ``conv`` attribute)."""
+    from tbvar.baselines import DeepSEA, DeepSEAConfig
+    from tbvar.kernel_activity import first_convolution
+
+    torch.manual_seed(2)
+    model = DeepSEA(DeepSEAConfig(sequence_length=220, channels=(8, 8, 8), kernel_width=5,
+                                  pool_size=2, dense_units=8, n_tasks=3)).eval()
+    assert first_convolution(model) is model.features[0]
+    explained = tbvar.explain_variant(SNV, EXAMPLE_GENOME, model, device="cpu", window=2)
+    assert explained.kernel_ref.shape == (2, 8) and explained.attention_ref is None
+    with pytest.raises(ValueError, match="has no first convolution over the one-hot bases"):
+        first_convolution(torch.nn.Sequential(torch.nn.Conv1d(4, 2, 3, padding=1)))

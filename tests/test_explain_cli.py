@@ -243,6 +243,27 @@ def test_motif_matches_on_the_page(tmp_path: Path) -> None:
     assert "<th>JASPAR</th>" in html and "<td>MA0139.2</td><td>CTCF</td>" in html
 
 
+def test_matches_of_a_real_tbvar_motifs_run(tmp_path: Path) -> None:
+    """The best (rank 1) match per kernel of ``tbvar motifs``' own matches.tsv."""
+    motifs = tmp_path / "motifs"
+    tbvar.kernel_motifs(MODEL, motifs, genome=EXAMPLE_GENOME, random=500, logos=False,
+                        device="cpu")
+    table = pd.read_csv(motifs / "matches.tsv", sep="\t")
+    best = table[table["rank"] == 1].set_index("kernel")
+    assert len(best) >= 1
+    explained = tbvar.explain_variant(SNVS[0], EXAMPLE_GENOME, MODEL, device="cpu", window=1,
+                                      motifs=motifs)
+    matches = explained.kernel_matches
+    for k in range(32):
+        name = f"kernel_{k}"
+        if name in best.index:
+            assert (matches.match_id[k], matches.match_name[k]) == (
+                best.loc[name, "match_id"], best.loc[name, "match_name"])
+            assert matches.q[k] == pytest.approx(best.loc[name, "q"])
+        else:
+            assert matches.match_id[k] == "" and np.isnan(matches.q[k])
+
+
 @pytest.mark.parametrize("header, rows, message", [
     ("kernel\tid\tq", ["0\tMA1\t0.1"], "no id column (looked for best_match_id"),
     ("kernel\tmatch_id\tmatch_name\tq", ["32\tMA1\tX\t0.1"],

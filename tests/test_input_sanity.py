@@ -62,7 +62,7 @@ def test_shifted_positions_warn_and_strict_refuses(chr17: str, tmp_path: Path,
     assert summary["warnings"] and "REF alleles differ" in summary["warnings"][0]
     out.unlink()
     Path(f"{out}.summary.json").unlink()
-    assert main([*args, "--strict"]) == 1
+    assert main([*args, "--strict", "-q"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--strict:" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shifted.vcf"]  # nothing written
