@@ -72,3 +72,33 @@ def test_checks_catch_requests_and_blank_pages(browser: str, tmp_path: Path) -> 
     screenshot(browser, blank, tmp_path / "b.png", (400, 300), tmp_path / "b.json")
     size, spread, inked = image_stats(tmp_path / "b.png")
     assert size == (400, 300) and spread < 0.01 and inked == 0.0
+
+
+def test_explain_page_and_report_with_panels_render_offline(browser: str, tmp_path: Path,
+                                                            example_runs: dict[str, Path]
+                                                            ) -> None:
+    """explain.html, and a report with the top variants' explanation panels (``tbvar report
+    --genome --model``), render with figures and fetch nothing."""
+    from tbvar.cli import main
+
+    from .conftest import EXAMPLE_GENOME, REPO
+
+    model = str(REPO / "examples" / "model.safetensors")
+    out = tmp_path / "explained"
+    assert main(["explain", "chr17:7517295:C:G", "--genome", str(EXAMPLE_GENOME), "--model",
+                 model, "-o", str(out), "--device", "cpu"]) == 0
+    report_page = tmp_path / "report.html"
+    assert main(["report", str(example_runs[".parquet"]), "-o", str(report_page), "--genome",
+                 str(EXAMPLE_GENOME), "--model", model, "--explain", "2", "--device", "cpu",
+                 "-q"]) == 0
+    for page in (out / "explain.html", report_page):
+        png, net_log = tmp_path / f"{page.stem}.png", tmp_path / f"{page.stem}.json"
+        screenshot(browser, page, png, SIZE, net_log)
+        size, spread, inked = image_stats(png)
+        assert size == SIZE and spread > 0.05 and inked > 0.02, (page, spread, inked)
+        assert page_requests(net_log) == [], page
+    dom = dump_dom(browser, report_page)
+    assert dom.count("<svg") >= 4  # the report's histograms and the panels' figures
+    top = expected_top(example_runs[".parquet"], 2)
+    for chrom, pos in zip(top["chrom"], top["pos"], strict=True):
+        assert f"{chrom}:{pos}" in dom.replace(",", "")  # each explained variant is named
