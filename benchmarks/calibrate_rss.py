@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from memory_rss import measure
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -53,16 +55,9 @@ def run_calibrate(n: int, fasta: Path, model: Path, output: Path, args: argparse
                "--genome", str(fasta), "--model", str(model), "-o", str(output),
                "--device", "cpu", "-q", "--batch-size", str(args.batch_size),
                "--sample-size", str(args.sample_size)]
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    stderr = proc.stderr.read().decode() if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"tbvar calibrate failed: {stderr}")
-    return {"peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "seconds": round(seconds, 1),
-            "variants_per_s": round(n / seconds), "cpu_seconds":
-            round(usage.ru_utime + usage.ru_stime, 1),
+    rss, seconds, cpu = measure(command, env)
+    return {"peak_rss_mib": round(rss, 1), "seconds": round(seconds, 1),
+            "variants_per_s": round(n / seconds), "cpu_seconds": round(cpu, 1),
             "background_bytes": output.stat().st_size}
 
 

@@ -66,19 +66,25 @@ def make_inputs(root: Path, sizes: list[int], seed: int = 0,
     return fasta, model, vcfs
 
 
-def run_score(vcf: Path, fasta: Path, model: Path, output: Path, env: dict) -> dict:
-    """Run ``tbvar score`` in a subprocess; its peak RSS and wall time."""
-    command = [sys.executable, "-m", "tbvar.cli", "score", str(vcf), "--genome", str(fasta),
-               "--model", str(model), "-o", str(output), "--device", "cpu", "-q",
-               "--batch-size", "512"]
+def measure(command: list[str], env: dict) -> tuple[float, float, float]:
+    """Run ``command``; its peak RSS (MiB), wall seconds and CPU seconds (error if it fails)."""
     start = time.perf_counter()
     proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     stderr = proc.stderr.read().decode() if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"tbvar score failed: {stderr}")
-    return {"peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "seconds": round(seconds, 1)}
+        raise RuntimeError(f"{' '.join(command[:4])} failed: {stderr}")
+    return usage.ru_maxrss / 1024, seconds, usage.ru_utime + usage.ru_stime
+
+
+def run_score(vcf: Path, fasta: Path, model: Path, output: Path, env: dict) -> dict:
+    """Run ``tbvar score`` in a subprocess; its peak RSS and wall time."""
+    command = [sys.executable, "-m", "tbvar.cli", "score", str(vcf), "--genome", str(fasta),
+               "--model", str(model), "-o", str(output), "--device", "cpu", "-q",
+               "--batch-size", "512"]
+    rss, seconds, _ = measure(command, env)
+    return {"peak_rss_mib": round(rss, 1), "seconds": round(seconds, 1)}
 
 
 def main() -> None:

@@ -76,3 +76,16 @@ def example_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                         background=EXAMPLES / "background.safetensors",
                         command="tbvar score (test example)")
     return runs
+
+
+@pytest.fixture(scope="session")
+def danq_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight DanQ (no attention) of the example's window length, 3 tasks."""
+    from tbvar.baselines import DanQ, DanQConfig
+
+    torch.manual_seed(3)
+    config = DanQConfig(sequence_length=220, n_kernels=8, kernel_width=26, pool_size=13,
+                        lstm_units=4, dense_units=8, n_tasks=3)
+    path = tmp_path_factory.mktemp("danq") / "danq.safetensors"
+    save_model(DanQ(config).eval(), path, ModelInfo(config=config, tasks=generic_tasks(3)))
+    return path

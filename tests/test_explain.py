@@ -12,12 +12,9 @@ import torch
 
 import tbvar
 from tbvar.background import BackgroundError
-from tbvar.baselines import DanQ, DanQConfig
-from tbvar.checkpoint import ModelInfo, save_model
 from tbvar.errors import VariantInputError
 from tbvar.explain import Explainer, parse_variant
 from tbvar.model import TBiNet, TBiNetConfig
-from tbvar.tasks import generic_tasks
 
 from .conftest import EXAMPLE_GENOME, EXAMPLES
 
@@ -231,16 +228,6 @@ def test_a_background_of_another_model_is_refused_as_by_score(small_model_file: 
                               background=BACKGROUND)
     assert str(explained.value) == str(scored.value)
     assert "built for another model" in str(scored.value) and "\n" not in str(scored.value)
-
-
-@pytest.fixture(scope="module")
-def danq_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(3)
-    config = DanQConfig(sequence_length=220, n_kernels=8, kernel_width=26, pool_size=13,
-                        lstm_units=4, dense_units=8, n_tasks=3)
-    path = tmp_path_factory.mktemp("danq") / "danq.safetensors"
-    save_model(DanQ(config).eval(), path, ModelInfo(config=config, tasks=generic_tasks(3)))
-    return path
 
 
 def test_model_without_attention_explains_all_but_attention(danq_file: Path) -> None:

@@ -12,16 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image
 
 import tbvar
-from tbvar.baselines import DanQ, DanQConfig
-from tbvar.checkpoint import ModelInfo, save_model
 from tbvar.cli import main as tbvar_main
 from tbvar.explain_page import explain_page, explain_panel
 from tbvar.motif_matches import MotifMatchError, read_kernel_matches
-from tbvar.tasks import generic_tasks
 
 from .conftest import EXAMPLE_GENOME, EXAMPLES
 
@@ -178,16 +174,6 @@ def test_outputs_that_would_destroy_inputs_are_refused(
         assert message in error and error.count("\n") == 1
     assert genome.read_text() == ">chr17\nACGT\n" and model.read_bytes() == MODEL.read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["inputs", "model.safetensors"]
-
-
-@pytest.fixture(scope="module")
-def danq_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(3)
-    config = DanQConfig(sequence_length=220, n_kernels=8, kernel_width=26, pool_size=13,
-                        lstm_units=4, dense_units=8, n_tasks=3)
-    path = tmp_path_factory.mktemp("danq") / "danq.safetensors"
-    save_model(DanQ(config).eval(), path, ModelInfo(config=config, tasks=generic_tasks(3)))
-    return path
 
 
 def test_model_without_attention(tmp_path: Path, danq_file: Path,
