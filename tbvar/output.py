@@ -33,7 +33,7 @@ from tbvar.engine import Engine
 from tbvar.formats import QVALUE_DTYPE, ChunkWriter
 from tbvar.options import RunOptions, ScoreOptions
 from tbvar.output_lock import OutputLock
-from tbvar.partial import PartialRun
+from tbvar.partial import PartDir, PartialRun
 from tbvar.prefetch import WriteBehind
 from tbvar.pvalues import benjamini_hochberg
 from tbvar.run_summary import RunSummary
@@ -142,7 +142,8 @@ def write_run(engine: Engine, chunks: Iterable[VariantChunk], plan: OutputPlan,
     Parameters
     ----------
     engine
-        Runs the scoring stage over chunks (:class:`tbvar.engine.LocalEngine`).
+        Runs the scoring stage over chunks (:class:`tbvar.engine.LocalEngine`, or an engine
+        that saves chunks where it runs, with a :class:`ChunkSaver` of this output).
     chunks
         Input chunks in order, numbered from 0.
     plan
@@ -167,7 +168,8 @@ def write_run(engine: Engine, chunks: Iterable[VariantChunk], plan: OutputPlan,
         if notify is not None and store.reused:
             notify(f"resuming: {store.reused} finished chunk(s) in {store.dir} are reused")
         try:
-            summary, n_chunks = _score_into(store, engine, chunks, plan, policy)
+            saver = ChunkSaver(store, [writer for _, writer in plan.writers])
+            summary, n_chunks = score_into(engine, chunks, saver, policy)
             summary.header_added = plan.header_additions()
             _assemble(store, plan, summary, n_chunks)
         except Exception:
@@ -177,26 +179,50 @@ def write_run(engine: Engine, chunks: Iterable[VariantChunk], plan: OutputPlan,
     return summary
 
 
-def _score_into(store: PartialRun, engine: Engine, chunks: Iterable[VariantChunk],
-                plan: OutputPlan, policy: str) -> tuple[RunSummary, int]:
-    """Score every chunk not yet in ``store`` and save its parts; the run's counts and the
-    number of chunks."""
-    def save(chunk: VariantChunk, scored: ScoredChunk) -> None:
-        parts = {w.part: w.encode(scored) for _, w in plan.writers}
+class ChunkSaver:
+    """Stores scored chunks in a partial run: every writer's part (plus the p-values part when
+    the rows carry p-values), then the chunk's counts, the commit mark.
+
+    ``write_run`` saves with one; an engine that runs the stage elsewhere (a cluster worker)
+    saves with a copy of one pointing at the same directory and yields ``(chunk, None)``.
+
+    Parameters
+    ----------
+    store
+        The partial run (or a :class:`~tbvar.partial.PartDir` of its directory).
+    writers
+        The writers of every output of the run.
+    """
+
+    def __init__(self, store: PartDir, writers: Sequence[ChunkWriter]) -> None:
+        self.store = store
+        self.writers = list(writers)
+
+    def __call__(self, chunk: VariantChunk, scored: ScoredChunk) -> None:
+        """Encode and store one scored chunk (atomically: its counts last)."""
+        parts = {w.part: w.encode(scored) for w in self.writers}
         if "combined_p" in scored.rows:
             parts[PVALUE_PART] = pvalue_part(scored.rows)
-        store.save(chunk.index, parts,
-                   {"summary": scored.counts.to_dict(), "records": len(chunk.lines)})
+        self.store.save(chunk.index, parts,
+                        {"summary": scored.counts.to_dict(), "records": len(chunk.lines)})
 
+
+def score_into(engine: Engine, chunks: Iterable[VariantChunk], saver: ChunkSaver,
+               policy: str) -> tuple[RunSummary, int]:
+    """Score with ``engine`` every chunk not yet saved in ``saver.store`` and save it.
+
+    Returns the counts of all ``chunks`` (those saved before from their stored counts) and the
+    number of chunks (the last index + 1).
+    """
     summary = RunSummary(ref_mismatch_policy=policy)
     n_chunks = 0
     with WriteBehind() as behind:  # encode and save chunk k while chunk k+1 is scored
-        for chunk, scored in engine(chunks, store.done):
+        for chunk, scored in engine(chunks, saver.store.done):
             if scored is None:
-                summary.merge(RunSummary.from_dict(store.info(chunk.index)["summary"]))
+                summary.merge(RunSummary.from_dict(saver.store.info(chunk.index)["summary"]))
             else:
                 summary.merge(scored.counts)
-                behind.submit(save, chunk, scored)
+                behind.submit(saver, chunk, scored)
             n_chunks = chunk.index + 1
     return summary, n_chunks
 
