@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import pysam
 from cyvcf2 import VCF
 
+from tbvar.vcf_index import index_path
+
 HEADER_COLUMNS = ("#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
 _DEFINITION = re.compile(r"^##(INFO|FORMAT|FILTER|contig)=<ID=([^,>]*)")
 _POS = re.compile(r"[0-9]{1,18}")
@@ -316,12 +318,18 @@ class VcfSource:
             finally:
                 reader.close()
             return
-        tabix = pysam.TabixFile(self.path)
+        tabix = self._open_tabix()
         try:
             lines = tabix.fetch(span[0], max(span[1], 1) - 1, span[2])
             yield from self._text_records(lines, span, number, unit)
         finally:
             tabix.close()
+
+    def _open_tabix(self) -> pysam.TabixFile:
+        """The bgzipped text file with its index (``.csi`` or ``.tbi``; pysam alone looks for
+        ``.tbi`` only)."""
+        index = index_path(self.path)
+        return pysam.TabixFile(self.path, index=str(index) if index else None)
 
     def number_of(self, ordinal: int) -> int:
         """The number (:attr:`record_unit`) of the input's record at 0-based ``ordinal`` in a
@@ -343,7 +351,7 @@ class VcfSource:
 
     def _region_records(self) -> Iterator[RawRecord]:
         try:
-            tabix = pysam.TabixFile(self.path)
+            tabix = self._open_tabix()
         except (OSError, ValueError) as exc:
             raise self._fail(None, f"cannot query region {self.region!r}: the file must be "
                                    f"bgzip-compressed with a tabix/CSI index ({exc})") from None
