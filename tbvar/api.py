@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,12 @@ from torch import nn
 
 from tbvar.background import MIN_RECOMMENDED, Background, BackgroundError, mismatches
 from tbvar.checkpoint import load_model as load_checkpoint
-from tbvar.engine import LocalEngine
+from tbvar.engine import Engine, LocalEngine
 from tbvar.formats import WriterContext, make_writer
 from tbvar.genome import Genome, encode_sequence, read_contig_map
 from tbvar.options import RunOptions, ScoreOptions, calibration_options, split_settings
-from tbvar.output import OutputPlan, resume_key, write_run
-from tbvar.partial import input_fingerprint
+from tbvar.output import ChunkSaver, OutputPlan, resume_key, write_run
+from tbvar.partial import PartDir, input_fingerprint, partial_dir
 from tbvar.pvalues import benjamini_hochberg
 from tbvar.registry import resolve_model
 from tbvar.run_summary import RunSummary
@@ -27,7 +28,7 @@ from tbvar.scores import LOGIT_EPS
 from tbvar.scoring import Scorer
 from tbvar.stage import ScoringStage
 from tbvar.tasks import select_tasks, task_labels
-from tbvar.variants import VariantChunk, alleles_from_frame, iter_source_chunks
+from tbvar.variants import SourceChunks, VariantChunk, alleles_from_frame
 from tbvar.vcf_reader import VcfSource
 from tbvar.version import __version__
 from tbvar.writers import SkippedWriter
@@ -181,44 +182,67 @@ def resolve_settings(settings: dict[str, Any], options: ScoreOptions | None,
     return split_settings(settings, options, run)
 
 
+def make_stage(net: nn.Module, genome: Genome, options: ScoreOptions, run: RunOptions,
+               background: Background | None) -> ScoringStage:
+    """The scoring stage of a loaded model and an open genome, with the run's device, batch
+    size and precision."""
+    labels, selected = task_selection(net, options.tasks)
+    scorer = Scorer(net, device=run.device, batch_size=run.batch_size,
+                    precision=run.precision, reverse_complement=options.reverse_complement)
+    return ScoringStage(genome, scorer, labels, selected, options, background)
+
+
+def _engine(stage: ScoringStage, model: PathLike | nn.Module, run: RunOptions,
+            saver: ChunkSaver | None) -> tuple[Engine, str]:
+    """The run's engine and the device it scores on (part of the resume key)."""
+    if run.engine == "local":
+        return (LocalEngine(stage, progress=run.progress, model_thread=run.model_thread),
+                str(stage.scorer.device))
+    from tbvar.ray_engine import RayEngine  # Ray is an optional extra, imported when asked for
+
+    model_file = model if isinstance(model, nn.Module) else stage.scorer.model.info.path
+    engine = RayEngine(model_file, stage.genome, stage.options, run, saver)
+    return engine, engine.device
+
+
 def _score(chunks: Iterable[VariantChunk], source: VcfSource | None, genome: PathLike | Genome,
            model: PathLike | nn.Module, output: PathLike | None, format: str | None,
            skipped: PathLike | None, options: ScoreOptions, run: RunOptions
            ) -> pd.DataFrame | RunSummary:
     """Shared body of :func:`score_vcf` and :func:`score_variants`."""
     net = load_model(model)
-    labels, selected = task_selection(net, options.tasks)
-    scorer = Scorer(net, device=run.device, batch_size=run.batch_size,
-                    precision=run.precision, reverse_complement=options.reverse_complement)
     ref_genome = open_genome(genome, options.contig_map)
     background, forced = _load_background(options, run, net, ref_genome)
-    stage = ScoringStage(ref_genome, scorer, labels, selected, options, background)
-    engine = LocalEngine(stage, progress=run.progress, model_thread=run.model_thread)
+    # with a cluster engine the workers build their own stages; this one gives the columns
+    stage = make_stage(net, ref_genome, options, run if run.engine == "local" else
+                       replace(run, device="cpu", precision="fp32"), background)
     if output is None:
         if skipped is not None:
             raise ValueError("skipped needs an output file")
+        engine, _ = _engine(stage, model, run, None)
         return _frame(engine, chunks, options.ref_mismatch, stage.template)
     meta = run_metadata(net, ref_genome, options, run, background, forced)
     context = WriterContext(stage.template, meta, source.header if source else None,
-                            scorer.has_attention)
+                            stage.scorer.has_attention)
     writers = [(Path(output), make_writer(output, format, context))]
     if skipped is not None:
         writers.append((Path(skipped), SkippedWriter(skipped)))
     if source is None and run.resume:
         raise ValueError("resume needs a VCF input file")
+    engine, device = _engine(stage, model, run, ChunkSaver(
+        PartDir(partial_dir(Path(output).absolute())), [writer for _, writer in writers]))
     key = resume_key(
         source={**input_fingerprint(source.path), "region": source.region} if source else None,
-        metadata=meta, options=options, selected=selected, run=run, device=str(scorer.device),
-        genome=ref_genome.fingerprint, model_sha256=getattr(getattr(net, "info", None),
-                                                            "sha256", None),
-        writers=writers)
+        metadata=meta, options=options, selected=task_selection(net, options.tasks)[1],
+        run=run, device=device, genome=ref_genome.fingerprint,
+        model_sha256=getattr(getattr(net, "info", None), "sha256", None), writers=writers)
     plan = OutputPlan(writers, key, source.header_additions if source is not None else list,
                       significance=background is not None)
     return write_run(engine, chunks, plan, options.ref_mismatch, resume=run.resume,
                      notify=run.notify)
 
 
-def _frame(engine: LocalEngine, chunks: Iterable[VariantChunk], policy: str,
+def _frame(engine: Engine, chunks: Iterable[VariantChunk], policy: str,
            template: pd.DataFrame) -> pd.DataFrame:
     """All result rows as one DataFrame; the run's counts in ``attrs["summary"]``."""
     summary = RunSummary(ref_mismatch_policy=policy)
@@ -269,8 +293,8 @@ def score_vcf(vcf: PathLike, genome: PathLike | Genome, model: PathLike | nn.Mod
     """
     what, how = resolve_settings(settings, options, run)
     source = VcfSource(vcf, region)
-    return _score(iter_source_chunks(source, chunk_size=how.chunk_size), source, genome, model,
-                  output, format, skipped, what, how)
+    return _score(SourceChunks(source, how.chunk_size), source, genome, model, output, format,
+                  skipped, what, how)
 
 
 def score_variants(variants: pd.DataFrame, genome: PathLike | Genome,

@@ -7,15 +7,33 @@ import shlex
 import sys
 
 from tbvar.api import default_output_name, score_vcf
-from tbvar.engine_cli import add_engine_options, engine_settings, interruptible, resolve_model_arg
+from tbvar.engine_cli import (
+    CLUSTER_OPTIONS,
+    add_cluster_options,
+    add_engine_options,
+    cluster_settings,
+    engine_settings,
+    interruptible,
+    resolve_model_arg,
+)
 from tbvar.formats import OUTPUT_FORMATS
 from tbvar.output import summary_path
 from tbvar.scores import TASK_SCORES
 
 
 def recorded_command(argv: list[str]) -> str:
-    """The command line for the output header, without options that do not change output."""
-    kept = [arg for arg in argv if arg not in ("--resume", "-q", "--quiet")]
+    """The command line for the output header, without options that do not change output
+    (``--resume``, ``--quiet``, the cluster options)."""
+    kept: list[str] = []
+    value_follows = False
+    for arg in argv:
+        if value_follows:
+            value_follows = False
+        elif arg in CLUSTER_OPTIONS:
+            value_follows = True
+        elif arg not in ("--resume", "-q", "--quiet") and arg.split("=")[0] not in (
+                CLUSTER_OPTIONS):
+            kept.append(arg)
     return "tbvar " + shlex.join(kept)
 
 
@@ -24,7 +42,7 @@ def _score(args: argparse.Namespace) -> int:
     model = resolve_model_arg(args)
     summary = interruptible(lambda: score_vcf(
         args.input, args.genome, model, output=output, format=args.format, region=args.region,
-        skipped=args.skipped, **engine_settings(args),
+        skipped=args.skipped, **engine_settings(args), **cluster_settings(args),
         scores=[s.strip() for s in args.scores.split(",") if s.strip()],
         tasks=[t for t in args.tasks.split(",") if t.strip()] if args.tasks else None,
         top_k=args.top_k, background=args.background, force_background=args.force_background,
@@ -68,4 +86,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--skipped", metavar="FILE", help="also write every unscored allele "
                         "with its input line, status and reason to this TSV")
     add_engine_options(parser)
+    add_cluster_options(parser)
     parser.set_defaults(func=_score)
