@@ -124,14 +124,17 @@ def resume_key(*, source: dict[str, Any] | None, metadata: Mapping[str, str],
     }
 
 
-def _check_targets(paths: Sequence[Path]) -> None:
-    for path in paths:
+def _check_targets(targets: Sequence[tuple[Path, bool]]) -> None:
+    """Check ``(path, is a directory output)`` pairs before a run."""
+    for path, directory in targets:
         if not path.parent.is_dir():
             raise OSError(f"{path}: output directory {path.parent} does not exist")
-        if path.is_dir():
+        if path.is_dir() and not directory:
             raise OSError(f"{path}: is a directory")
-    if len({p.resolve() for p in paths}) != len(paths):
-        raise ValueError(f"output files must differ: {', '.join(map(str, paths))}")
+        if directory and path.exists() and not path.is_dir():
+            raise OSError(f"{path}: exists and is not a directory (a Parquet dataset is one)")
+    if len({p.resolve() for p, _ in targets}) != len(targets):
+        raise ValueError(f"output files must differ: {', '.join(str(p) for p, _ in targets)}")
 
 
 def write_run(engine: Engine, chunks: Iterable[VariantChunk], plan: OutputPlan,
@@ -160,7 +163,8 @@ def write_run(engine: Engine, chunks: Iterable[VariantChunk], plan: OutputPlan,
     RunSummary
         Counts of the whole run.
     """
-    _check_targets([path for path, _ in plan.writers] + [summary_path(plan.main)])
+    _check_targets([(Path(path), getattr(writer, "directory", False))
+                    for path, writer in plan.writers] + [(summary_path(plan.main), False)])
     with OutputLock(plan.main):  # a second run into the same output stops here
         store = PartialRun(plan.main, plan.key, resume=resume)
         if notify is not None and store.stale_reason:
@@ -243,5 +247,9 @@ def _assemble(store: PartialRun, plan: OutputPlan, summary: RunSummary, n_chunks
     target.write_text(json.dumps(counts, indent=1, sort_keys=True) + "\n")
     assembled.insert(0, (target, summary_path(plan.main)))
     for source, path in [*assembled[:1], *assembled[2:], assembled[1]]:
-        set_default_permissions(source)
+        if source.is_dir():  # a dataset: an old one is moved aside, removed with the store
+            if path.is_dir():
+                os.replace(path, store.scratch("replaced"))
+        else:
+            set_default_permissions(source)
         os.replace(source, path)

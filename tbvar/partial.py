@@ -108,8 +108,11 @@ class PartialRun(PartDir):
         if self.dir.exists():
             old = self._read_manifest(manifest)
             if resume and old == json.loads(json.dumps(self.key)):
-                for leftover in self.dir.glob("*.tmp"):
-                    leftover.unlink()
+                for leftover in self.dir.glob("*.tmp"):  # files, or an assembled dataset
+                    if leftover.is_dir():
+                        shutil.rmtree(leftover)
+                    else:
+                        leftover.unlink()
                 self.reused = sum(1 for _ in self.dir.glob("chunk-*.json"))
                 return
             if resume:

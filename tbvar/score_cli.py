@@ -66,7 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "calibrated p-values.")
     parser.add_argument("input", help="VCF, VCF.gz or BCF")
     parser.add_argument("-o", "--output", help="output .vcf[.gz], .bcf, .tsv[.gz] or "
-                        ".parquet (default: INPUT.tbvar.vcf.gz next to the input)")
+                        ".parquet, or DIR/ for a Parquet dataset (one file per chunk; no data "
+                        "passes through the driver of a Ray run) (default: INPUT.tbvar.vcf.gz "
+                        "next to the input)")
     parser.add_argument("--format", choices=OUTPUT_FORMATS, help="output format (default: "
                         "from the output name)")
     parser.add_argument("--scores", default="lod,diff", help="per-task scores for TSV/Parquet,"
