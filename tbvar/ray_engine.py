@@ -218,13 +218,14 @@ def _pool(workers: int, gpus: float) -> _Pool:
 
     shape = (workers, gpus, ray.get_runtime_context().get_job_id())
     if _POOL is not None and _POOL.shape != shape:
-        _close_pool()
+        close_workers()
     if _POOL is None:
         _POOL = _Pool(workers, gpus)
     return _POOL
 
 
-def _close_pool() -> None:
+def close_workers() -> None:
+    """End the workers kept for later runs of this process (freeing their GPUs or cores)."""
     global _POOL
     if _POOL is not None:
         try:
@@ -331,11 +332,17 @@ class RayEngine:
             items, total = _driver_items(chunks, skip), None
         finished = False
         try:
-            yield from _dispatch(pool, job.id, [job_ref], items, total, self.run.progress)
+            for chunk, scored in _dispatch(pool, job.id, [job_ref], items, total,
+                                           self.run.progress):
+                if self.saver is not None and not self.saver.store.done(chunk.index):
+                    raise OSError(f"a worker saved chunk {chunk.index} but it is not in "
+                                  f"{self.saver.store.dir}: the output must be on a file "
+                                  "system that every node of the cluster shares")
+                yield chunk, scored
             finished = True
         finally:
             if not finished:  # a failure or an interruption: stop the work in flight
-                _close_pool()
+                close_workers()
 
     def _indexed(self, pool: _Pool, job: _Job, job_ref: list, source: VcfSource,
                  skip: Callable[[int], bool] | None
