@@ -201,7 +201,7 @@ def _engine(stage: ScoringStage, model: PathLike | nn.Module, run: RunOptions,
     from tbvar.ray_engine import RayEngine  # Ray is an optional extra, imported when asked for
 
     model_file = model if isinstance(model, nn.Module) else stage.scorer.model.info.path
-    engine = RayEngine(model_file, stage.genome, stage.options, run, saver)
+    engine = RayEngine(stage, model_file, run, saver)
     return engine, engine.device
 
 
@@ -270,7 +270,8 @@ def score_vcf(vcf: PathLike, genome: PathLike | Genome, model: PathLike | nn.Mod
         Input variants, reference FASTA (or :class:`Genome`), model file (or loaded model).
     output
         If given, write there (format from ``format`` or the extension: ``.vcf``, ``.vcf.gz``,
-        ``.bcf``, ``.tsv``, ``.tsv.gz``, ``.parquet``) plus ``OUTPUT.summary.json`` and return
+        ``.bcf``, ``.tsv``, ``.tsv.gz``, ``.parquet``, ``DIR/`` for a Parquet dataset) plus
+        ``OUTPUT.summary.json`` and return
         the :class:`RunSummary`; otherwise return the rows as a DataFrame (summary dict in
         ``df.attrs["summary"]``).
     region
@@ -289,7 +290,9 @@ def score_vcf(vcf: PathLike, genome: PathLike | Genome, model: PathLike | nn.Mod
         ``progress``, ``model_thread``, ``resume`` (continue an interrupted run into the same
         ``output``), ``command`` (recorded in headers), ``notify`` (receives one-line notes),
         ``background`` (a ``tbvar calibrate`` file: adds per-task ``p``/``z`` scores and per
-        variant ``min_p``, ``min_p_task``, ``combined_p`` and ``q``), ``force_background``.
+        variant ``min_p``, ``min_p_task``, ``combined_p`` and ``q``), ``force_background``,
+        ``engine`` (``"ray"``: score on a Ray cluster's workers, :mod:`tbvar.ray_engine`),
+        ``ray_address``, ``workers``, ``gpus_per_worker``.
     """
     what, how = resolve_settings(settings, options, run)
     source = VcfSource(vcf, region)

@@ -79,6 +79,9 @@ class StageSpec:
         What is scored (the background as an absolute path).
     device, batch_size, precision
         How the model runs.
+    files
+        SHA-256 of the model file and of the background, the genome's fingerprint: a worker
+        keeps its stage for the next run only while the spec, files included, is equal.
     """
 
     model: str | nn.Module
@@ -88,6 +91,7 @@ class StageSpec:
     device: str
     batch_size: int
     precision: str
+    files: tuple[str | None, ...]
 
     def build(self) -> ScoringStage:
         """The stage: model, genome handle and background opened here."""
@@ -230,7 +234,7 @@ def close_workers() -> None:
     if _POOL is not None:
         try:
             _POOL.close()
-        except Exception:  # noqa: BLE001 - a pool of an ended Ray session is gone already
+        except Exception:  # the actors of an ended Ray session are gone already
             pass
         _POOL = None
 
@@ -269,12 +273,12 @@ class RayEngine:
 
     Parameters
     ----------
+    stage
+        The driver's stage: the genome, options and background the workers open again.
     model
         The model file or a loaded model (shipped to the workers).
-    genome
-        The open genome (workers open the same file).
-    options, run
-        The run's options (device, batch size, precision, workers, GPUs per worker).
+    run
+        How the run executes (device, batch size, precision, workers, GPUs per worker).
     saver
         Where workers save scored chunks (the run's ``OUT.partial/``); ``None``: scored
         chunks come back to this process (a DataFrame result).
@@ -285,24 +289,31 @@ class RayEngine:
         The device the workers score on (``cpu`` or ``cuda``).
     """
 
-    def __init__(self, model: str | os.PathLike[str] | nn.Module, genome: Genome,
-                 options: ScoreOptions, run: RunOptions, saver: ChunkSaver | None = None
-                 ) -> None:
+    def __init__(self, stage: ScoringStage, model: str | os.PathLike[str] | nn.Module,
+                 run: RunOptions, saver: ChunkSaver | None = None) -> None:
         try:
             import ray
         except ImportError:
             raise ValueError("engine 'ray' needs Ray: pip install 'tbvar[ray]'") from None
         if not ray.is_initialized():
             ray.init(address=run.ray_address, logging_level=logging.WARNING)
-        self.device, self.gpus, self.workers = resolve_workers(run, ray.cluster_resources())
-        background = options.background
+        resources = ray.cluster_resources()
+        self.device, self.gpus, self.workers = resolve_workers(run, resources)
+        self.run, self.saver = run, saver
+        options, background = stage.options, stage.background
         self.spec = StageSpec(
             model if isinstance(model, nn.Module) else os.path.abspath(model),
-            os.path.abspath(genome.path), dict(genome.contig_map),
-            replace(options, background=background and os.path.abspath(background)),
-            self.device, run.batch_size, run.precision)
-        self.saver = saver
-        self.run = run
+            os.path.abspath(stage.genome.path), dict(stage.genome.contig_map),
+            replace(options, background=options.background and
+                    os.path.abspath(options.background)),
+            self.device, run.batch_size, run.precision,
+            (getattr(getattr(stage.scorer.model, "info", None), "sha256", None),
+             background.sha256 if background is not None else None, stage.genome.fingerprint))
+        if (self.workers * self.gpus > resources.get("GPU", 0)
+                or self.workers > resources.get("CPU", 0)):
+            self._note(f"ray: {self.workers} worker(s) with 1 CPU and {self.gpus:g} GPU(s) each "
+                       f"need more than the cluster's {resources.get('CPU', 0):g} CPUs and "
+                       f"{resources.get('GPU', 0):g} GPUs: they wait for resources")
 
     def _note(self, text: str) -> None:
         if self.run.notify is not None:
