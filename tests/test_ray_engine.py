@@ -28,7 +28,7 @@ import ray.cloudpickle
 import torch
 
 import tbvar
-from tbvar import ray_engine
+from tbvar import ray_engine, writers
 from tbvar.api import load_model
 from tbvar.cli import main
 from tbvar.model import TBiNet
@@ -199,6 +199,28 @@ def test_unindexed_input_read_by_the_driver(cluster: str, synthetic: dict,
     assert on_ray == synthetic_local[".parquet"]  # the same records as the indexed file
     assert notes == ["ray: the driver reads the input (it has no tabix/CSI index); 2 cpu "
                      "worker(s) score it"]
+
+
+def test_ray_run_resumes_a_local_run(cluster: str, synthetic: dict, synthetic_local: dict,
+                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local run and a Ray run of the same settings have the same resume key."""
+    encode = writers.TableWriter.encode
+
+    def interrupt_at_chunk_5(self, chunk):
+        if chunk.index == 5:
+            raise KeyboardInterrupt
+        return encode(self, chunk)
+
+    monkeypatch.setattr(writers.TableWriter, "encode", interrupt_at_chunk_5)
+    with pytest.raises(KeyboardInterrupt):
+        _score(synthetic["vcf"], synthetic["genome"], CORPUS_MODEL, f"{tmp_path}/out.tsv",
+               **SYNTHETIC)
+    monkeypatch.setattr(writers.TableWriter, "encode", encode)
+    notes: list[str] = []
+    resumed = _score(synthetic["vcf"], synthetic["genome"], CORPUS_MODEL, f"{tmp_path}/out.tsv",
+                     engine="ray", resume=True, notify=notes.append, **SYNTHETIC)
+    assert any(note.startswith("resuming: 5 finished chunk(s)") for note in notes)
+    assert resumed == synthetic_local[".tsv"]
 
 
 class ExitOnce(TBiNet):
