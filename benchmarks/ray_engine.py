@@ -59,7 +59,7 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_SIZE = TBiNetConfig(sequence_length=220, n_kernels=32, lstm_units=16, dense_units=32,
                             n_tasks=4)
 #: Outputs whose parts are made in one scoring pass (parts of one name per pass).
-ASSEMBLY_PASSES = ((".vcf", ".tsv", ".parquet", "/"), (".vcf.gz", ".tsv.gz"))
+ASSEMBLY_PASSES = ((".vcf", ".tsv", ".parquet", "/"), (".vcf.gz", ".tsv.gz"), (".bcf",))
 
 
 def _niceness() -> int:
