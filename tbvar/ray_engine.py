@@ -335,14 +335,14 @@ class RayEngine:
             job = replace(job, vcf=os.path.abspath(source.path), region=source.region,
                           spans=tuple(input_spans(source)), chunk_size=chunks.chunk_size)
         job_ref = ray.put(job)
-        if reason is None:
-            items, total = self._indexed(pool, job, [job_ref], chunks.source, skip)
-        else:
-            self._note(f"ray: the driver reads the input ({reason}); {self.workers} "
-                       f"{self.device} worker(s) score it")
-            items, total = _driver_items(chunks, skip), None
         finished = False
         try:
+            if reason is None:
+                items, total = self._indexed(pool, job, [job_ref], chunks.source, skip)
+            else:
+                self._note(f"ray: the driver reads the input ({reason}); {self.workers} "
+                           f"{self.device} worker(s) score it")
+                items, total = _driver_items(chunks, skip), None
             for chunk, scored in _dispatch(pool, job.id, [job_ref], items, total,
                                            self.run.progress):
                 if self.saver is not None and not self.saver.store.done(chunk.index):
