@@ -135,15 +135,15 @@ class ChunkRange:
         return range(self.first_chunk, self.first_chunk + self.n_chunks)
 
 
-def plan_ranges(spans: list[Span], pieces_: list[Span], counts: list[PieceCount],
+def plan_ranges(spans: list[Span], cut: list[Span], counts: list[PieceCount],
                 chunk_size: int, step: int, chunks_per_range: int) -> list[ChunkRange]:
     """Ranges of ``chunks_per_range`` whole chunks (the last may be shorter) covering the
-    input, from the counts of its pieces (in input order) with breakpoints every ``step``
-    records."""
+    input, from the counts of its pieces ``cut`` (in input order) with breakpoints every
+    ``step`` records."""
     span_of = {}
     for index, (contig, _, _) in enumerate(spans):
         span_of.setdefault(contig, index)
-    filled = [(piece, count) for piece, count in zip(pieces_, counts, strict=True)
+    filled = [(piece, count) for piece, count in zip(cut, counts, strict=True)
               if count.records]
     starts = list(itertools.accumulate((count.records for _, count in filled), initial=0))
     total = starts[-1]

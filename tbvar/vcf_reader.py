@@ -366,7 +366,7 @@ class VcfSource:
             except ValueError:
                 raise self._fail(None, f"invalid region {self.region!r} (use chrom or "
                                        "chrom:start-end)") from None
-            yield from self._text_records(lines, span, int)
+            yield from self._text_records(lines, span, lambda count: count)
         finally:
             tabix.close()
 
@@ -379,7 +379,7 @@ class VcfSource:
             except Exception as exc:  # cyvcf2 raises bare Exception
                 raise self._fail(None, f"cannot query region {self.region!r} ({exc}); the "
                                        "BCF must be indexed (bcftools index)") from None
-            yield from self._bcf_variants(variants, span, int)
+            yield from self._bcf_variants(variants, span, lambda count: count)
         finally:
             reader.close()
 
