@@ -4,26 +4,39 @@ On a GPU the forward pass of the paper-size model is fast enough that the CPU-si
 (VCF parsing, REF checks, window gathering, scores, summaries, formatting and writing) can bound
 end-to-end throughput. This benchmark measures that bound: the model's forward pass is replaced
 by a stub that hands back precomputed probabilities and attention of the right shapes (random,
-so summaries and top-k see realistic, tie-free values), and the whole ``tbvar score`` path runs
-for each output format on the same SNV VCF (random genome, one contig, correct REF alleles).
+so summaries and top-k see realistic, tie-free values; each call slices a pool of 8 batches
+at another offset, so a task's values vary from batch to batch), and the whole ``tbvar
+score`` path runs for each output format on the same SNV VCF (random genome, one contig,
+correct REF alleles).
 
 Prints one JSON document: per format, wall seconds and variants/s. An end-to-end GPU run
 cannot be faster than these figures on the same CPU. ``--device-ms`` makes every forward call
 wait that long (as for a GPU) and compares the CPU pipeline with the accelerator pipeline, in
 which the model runs in its own thread (``ratio_on_off``).
 
+``--background`` measures what calibrated significance costs: the run first builds a background
+with ``tbvar calibrate`` (same stub, model and genome; ``--background-n`` random SNVs), then
+scores each format ``--repeats`` times in three configurations, interleaved: ``plain``
+(``lod,diff``), ``background`` (``lod,diff`` + min_p, min_p_task, combined_p and the run-wide
+q) and ``background_pz`` (``lod,diff,p,z`` + the same). Ratios are variants/s against
+``plain``, the median of the per-repeat ratios, by wall time and by process CPU time.
+
 Usage::
 
     python benchmarks/pipeline_capacity.py [--n 100000] [--formats vcf.gz,tsv,parquet]
+    python benchmarks/pipeline_capacity.py --n 10000 --tasks 690 --formats vcf,parquet \
+        --background --repeats 5
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import os
 import platform
+import statistics
 import subprocess
 import tempfile
 import time
@@ -32,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from memory_rss import CONFIG, make_inputs
+from tbvar.calibrate import BackgroundSource, calibrate
 
 import tbvar
 from tbvar.model import TBiNetConfig
@@ -49,24 +63,89 @@ def stub_forward(batch_size: int, config: TBiNetConfig, device_ms: float = 0.0) 
     """
     rng = np.random.default_rng(0)
     rows = 4 * batch_size
-    probs = torch.from_numpy(rng.uniform(0.01, 0.99, (rows, config.n_tasks)).astype(np.float32))
+    # a pool of 8 batches' rows, each call a slice at another offset (a view, no copy): a
+    # task's values vary from batch to batch, as p-value lookups and background samples of
+    # real scores do (a fixed block would repeat the same values in every batch)
+    pool = 8 * rows
+    probs = torch.from_numpy(rng.uniform(0.01, 0.99, (pool, config.n_tasks)).astype(np.float32))
     attention = torch.from_numpy(rng.dirichlet(np.ones(config.n_bins), rows).astype(np.float32))
+    calls = itertools.count()
 
     def forward(self: Scorer, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n = codes.shape[0]
         if device_ms:
             time.sleep(device_ms / 1000)
-        return probs[:n], attention[:n]
+        start = next(calls) * 61 % (pool - rows + 1)
+        return probs[start:start + n], attention[:n]
 
     Scorer._forward = forward
 
 
 def run(vcf: Path, genome: Path, model: Path, out: Path, batch_size: int,
-        model_thread: bool = False) -> float:
-    start = time.perf_counter()
+        model_thread: bool = False, cpu: list[float] | None = None, **settings) -> float:
+    """Wall seconds of one ``score_vcf`` (its process CPU seconds appended to ``cpu``)."""
+    start, cpu_start = time.perf_counter(), time.process_time()
     tbvar.score_vcf(vcf, genome, model, output=out, device="cpu", batch_size=batch_size,
-                    model_thread=model_thread)
+                    model_thread=model_thread, **settings)
+    if cpu is not None:
+        cpu.append(time.process_time() - cpu_start)
     return time.perf_counter() - start
+
+
+def build_background(genome: Path, model: Path, path: Path, n: int, batch_size: int,
+                     sample_size: int) -> dict:
+    """``tbvar calibrate`` of ``n`` random SNVs (stubbed forward); its time and file size."""
+    start = time.perf_counter()
+    background = calibrate(genome, model, path, source=BackgroundSource(random=n),
+                           sample_size=sample_size, device="cpu", batch_size=batch_size)
+    seconds = time.perf_counter() - start
+    size = path.stat().st_size
+    return {"variants": background.n, "sample_size": background.sample_size,
+            "seconds": round(seconds, 3), "variants_per_s": round(background.n / seconds, 1),
+            "bytes": size, "mb": round(size / 1e6, 2), "mib": round(size / 2**20, 2)}
+
+
+#: ``--background`` configurations: score settings (the background path is added).
+SIGNIFICANCE = {"plain": None, "background": ("lod", "diff"),
+                "background_pz": ("lod", "diff", "p", "z")}
+
+
+def significance_runs(vcf: Path, genome: Path, model: Path, root: Path, background: Path,
+                      args: argparse.Namespace) -> dict[str, dict]:
+    """Each format in every :data:`SIGNIFICANCE` configuration, ``args.repeats`` times,
+    interleaved (the order rotates per repeat); figures and ratios against ``plain``.
+
+    Besides wall seconds, the process CPU seconds of each run (all threads): on a machine
+    loaded by other jobs their ratio is the steadier figure (the pipeline uses < 1 core).
+    """
+    names = list(SIGNIFICANCE)
+    formats = args.formats.split(",")
+    seconds = {fmt: {name: [] for name in names} for fmt in formats}
+    cpu = {fmt: {name: [] for name in names} for fmt in formats}
+    for repeat in range(args.repeats):
+        for fmt in formats:
+            for name in names[repeat % 3:] + names[:repeat % 3]:
+                scores = SIGNIFICANCE[name]
+                settings = {} if scores is None else {"background": background,
+                                                      "scores": scores}
+                seconds[fmt][name].append(run(vcf, genome, model, root / f"out.{fmt}",
+                                              args.batch_size, bool(args.device_ms),
+                                              cpu[fmt][name], **settings))
+    results = {}
+    for fmt, by_name in seconds.items():
+        row = {name: {"seconds": [round(s, 3) for s in times],
+                      "cpu_seconds": [round(s, 3) for s in cpu[fmt][name]],
+                      "median_seconds": round(statistics.median(times), 3),
+                      "variants_per_s": round(args.n / statistics.median(times), 1)}
+               for name, times in by_name.items()}
+        for name in names[1:]:
+            for label, figures in (("ratio", by_name), ("cpu_ratio", cpu[fmt])):
+                ratios = [plain / other for plain, other in
+                          zip(figures["plain"], figures[name], strict=True)]
+                row[f"{label}_{name}_to_plain"] = round(statistics.median(ratios), 3)
+                row[f"{label}s_{name}_to_plain"] = [round(r, 3) for r in ratios]
+        results[fmt] = row
+    return results
 
 
 def main() -> None:
@@ -79,7 +158,16 @@ def main() -> None:
                         help="simulated device time per forward call (batch), in ms")
     parser.add_argument("--tasks", type=int, default=CONFIG.n_tasks,
                         help="model tasks (690 = the paper's; TSV/Parquet carry every task)")
+    parser.add_argument("--background", action="store_true", help="measure the cost of "
+                        "p/z/q: with and without a background built by tbvar calibrate")
+    parser.add_argument("--background-n", type=int, default=10_000,
+                        help="random SNVs in the background (default 10000)")
+    parser.add_argument("--sample-size", type=int, default=8192,
+                        help="background sample size k (default 8192, tbvar's default)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="interleaved repeats per configuration (--background)")
     args = parser.parse_args()
+    load_start = os.getloadavg()
     torch.set_num_threads(args.threads)
     config = dataclasses.replace(CONFIG, n_tasks=args.tasks)
     stub_forward(args.batch_size, config, args.device_ms)
@@ -88,11 +176,17 @@ def main() -> None:
     stages = {"model_thread_off": False, "model_thread_on": True} if args.device_ms else {
         "model_thread_off": False}
     results: dict[str, dict] = {}
+    extra: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         genome, model, vcfs = make_inputs(root, [args.n], config=config)
         run(vcfs[args.n], genome, model, root / "warmup.tsv", args.batch_size)  # genome cache
-        for fmt in args.formats.split(","):
+        if args.background:
+            path = root / "background.safetensors"
+            extra["background"] = build_background(genome, model, path, args.background_n,
+                                                   args.batch_size, args.sample_size)
+            results = significance_runs(vcfs[args.n], genome, model, root, path, args)
+        for fmt in args.formats.split(",") if not args.background else []:
             for name, on in stages.items():
                 seconds = run(vcfs[args.n], genome, model, root / f"out.{fmt}",
                               args.batch_size, model_thread=on)
@@ -105,11 +199,15 @@ def main() -> None:
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
     print(json.dumps({"benchmark": "pipeline_capacity", "commit": commit,
+                      "tbvar": str(Path(tbvar.__file__).parent),
                       "variants": args.n, "tasks": args.tasks, "batch_size": args.batch_size,
                       "device_ms_per_batch": args.device_ms,
                       "torch_threads": args.threads, "machine": platform.machine(),
                       "cpus": len(os.sched_getaffinity(0)),
-                      "results": results}, indent=2))
+                      "loadavg_start": [round(x, 2) for x in load_start],
+                      "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+                      "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                      **extra, "results": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -16,10 +16,10 @@ from torch import nn
 from tbvar.background import MIN_RECOMMENDED, Background, BackgroundError, mismatches
 from tbvar.checkpoint import load_model as load_checkpoint
 from tbvar.engine import Engine, LocalEngine
-from tbvar.formats import WriterContext, make_writer
+from tbvar.formats import WriterContext, detect_format, make_writer
 from tbvar.genome import Genome, encode_sequence, read_contig_map
 from tbvar.options import RunOptions, ScoreOptions, calibration_options, split_settings
-from tbvar.output import ChunkSaver, OutputPlan, resume_key, write_run
+from tbvar.output import ChunkSaver, OutputPlan, check_sanity, resume_key, write_run
 from tbvar.partial import PartDir, input_fingerprint, partial_dir
 from tbvar.pvalues import benjamini_hochberg
 from tbvar.registry import resolve_model
@@ -28,6 +28,7 @@ from tbvar.scores import LOGIT_EPS
 from tbvar.scoring import Scorer
 from tbvar.stage import ScoringStage
 from tbvar.tasks import select_tasks, task_labels
+from tbvar.variant_table import variant_table
 from tbvar.variants import SourceChunks, VariantChunk, alleles_from_frame
 from tbvar.vcf_reader import VcfSource
 from tbvar.version import __version__
@@ -110,7 +111,8 @@ def run_metadata(model: nn.Module, genome: PathLike | Genome, options: ScoreOpti
         "model": (f"{info.path} sha256={info.sha256} ({info.description or 'no description'})"
                   if info is not None else "in-memory model"),
         "tasks_source": (info.task_source or "model file") if info is not None else "generic",
-        "genome": genome.path if isinstance(genome, Genome) else str(genome),
+        "genome": (f"{genome.path} ({genome.identity})" if isinstance(genome, Genome)
+                   else str(genome)),
         "logit_eps": repr(LOGIT_EPS),
         "rc_average": str(options.reverse_complement).lower(),
         "precision": run.precision,
@@ -118,6 +120,8 @@ def run_metadata(model: nn.Module, genome: PathLike | Genome, options: ScoreOpti
     }
     if info is not None and info.random_weights:
         meta["warning"] = "the model has RANDOM weights; scores are meaningless"
+    if options.anchor != "center":
+        meta["anchor"] = f"{options.anchor} (first REF base at window index L/2 - 1)"
     if run.command:
         meta["command"] = run.command
     if background is not None:
@@ -129,8 +133,8 @@ def run_metadata(model: nn.Module, genome: PathLike | Genome, options: ScoreOpti
     return meta
 
 
-def _load_background(options: ScoreOptions, run: RunOptions, net: nn.Module, genome: Genome
-                     ) -> tuple[Background | None, list[str]]:
+def load_run_background(options: ScoreOptions, run: RunOptions, net: nn.Module,
+                        genome: Genome) -> tuple[Background | None, list[str]]:
     """The run's background (checked against the model, genome and options) and how it
     differs when ``force_background`` allows a difference."""
     if options.background is None:
@@ -161,8 +165,12 @@ def task_selection(net: nn.Module, selectors: Sequence[str] | None
     return task_labels(info.tasks), select_tasks(info.tasks, selectors)
 
 
-def open_genome(genome: PathLike | Genome, contig_map: Mapping[str, str]) -> Genome:
-    """A :class:`Genome` for a path (with ``contig_map``) or the given open one."""
+def open_genome(genome: PathLike | Genome | Any, contig_map: Mapping[str, str]) -> Genome:
+    """A :class:`Genome` for a path (with ``contig_map``), the given open one, or the file of
+    an open ``pyfaidx.Fasta`` / ``pysam.FastaFile`` (anything with a ``filename``)."""
+    filename = getattr(genome, "filename", None)
+    if filename is not None and not isinstance(genome, Genome):
+        genome = os.fsdecode(filename)
     if not isinstance(genome, Genome):
         return Genome(genome, contig_map=dict(contig_map))
     if contig_map:
@@ -193,10 +201,13 @@ def make_stage(net: nn.Module, genome: Genome, options: ScoreOptions, run: RunOp
 
 
 def _engine(stage: ScoringStage, model: PathLike | nn.Module, run: RunOptions,
-            saver: ChunkSaver | None) -> tuple[Engine, str]:
-    """The run's engine and the device it scores on (part of the resume key)."""
+            saver: ChunkSaver | None, total: int | None = None) -> tuple[Engine, str]:
+    """The run's engine and the device it scores on (part of the resume key); ``total``:
+    the input's records, for a local run's progress."""
     if run.engine == "local":
-        return (LocalEngine(stage, progress=run.progress, model_thread=run.model_thread),
+        return (LocalEngine(stage, progress=run.progress, model_thread=run.model_thread,
+                            total=total if run.progress else None,
+                            interval=run.progress_interval),
                 str(stage.scorer.device))
     from tbvar.ray_engine import RayEngine  # Ray is an optional extra, imported when asked for
 
@@ -207,20 +218,21 @@ def _engine(stage: ScoringStage, model: PathLike | nn.Module, run: RunOptions,
 
 def _score(chunks: Iterable[VariantChunk], source: VcfSource | None, genome: PathLike | Genome,
            model: PathLike | nn.Module, output: PathLike | None, format: str | None,
-           skipped: PathLike | None, options: ScoreOptions, run: RunOptions
-           ) -> pd.DataFrame | RunSummary:
-    """Shared body of :func:`score_vcf` and :func:`score_variants`."""
+           skipped: PathLike | None, options: ScoreOptions, run: RunOptions,
+           total: int | None = None) -> pd.DataFrame | RunSummary:
+    """Shared body of :func:`score_vcf` and :func:`score_variants` (``total``: records, for
+    progress)."""
     net = load_model(model)
     ref_genome = open_genome(genome, options.contig_map)
-    background, forced = _load_background(options, run, net, ref_genome)
+    background, forced = load_run_background(options, run, net, ref_genome)
     # with a cluster engine the workers build their own stages; this one gives the columns
     stage = make_stage(net, ref_genome, options, run if run.engine == "local" else
                        replace(run, device="cpu", precision="fp32"), background)
     if output is None:
         if skipped is not None:
             raise ValueError("skipped needs an output file")
-        engine, _ = _engine(stage, model, run, None)
-        return _frame(engine, chunks, options.ref_mismatch, stage.template)
+        engine, _ = _engine(stage, model, run, None, total)
+        return _frame(engine, chunks, options.ref_mismatch, stage.template, options.strict)
     meta = run_metadata(net, ref_genome, options, run, background, forced)
     context = WriterContext(stage.template, meta, source.header if source else None,
                             stage.scorer.has_attention)
@@ -230,26 +242,32 @@ def _score(chunks: Iterable[VariantChunk], source: VcfSource | None, genome: Pat
     if source is None and run.resume:
         raise ValueError("resume needs a VCF input file")
     engine, device = _engine(stage, model, run, ChunkSaver(
-        PartDir(partial_dir(Path(output).absolute())), [writer for _, writer in writers]))
+        PartDir(partial_dir(Path(output).absolute())), [writer for _, writer in writers]), total)
     key = resume_key(
         source={**input_fingerprint(source.path), "region": source.region} if source else None,
         metadata=meta, options=options, selected=task_selection(net, options.tasks)[1],
         run=run, device=device, genome=ref_genome.fingerprint,
         model_sha256=getattr(getattr(net, "info", None), "sha256", None), writers=writers)
-    plan = OutputPlan(writers, key, source.header_additions if source is not None else list,
-                      significance=background is not None)
+    inputs = [Path(p) for p in (source.path if source else None, ref_genome.path,
+                                options.background) if p is not None]
+    # definitions the input lacked matter to VCF output only
+    additions = (source.header_additions if source is not None
+                 and detect_format(output, format) == "vcf" else list)
+    plan = OutputPlan(writers, key, additions, significance=background is not None,
+                      inputs=inputs)
     return write_run(engine, chunks, plan, options.ref_mismatch, resume=run.resume,
-                     notify=run.notify)
+                     notify=run.notify, strict=options.strict)
 
 
 def _frame(engine: Engine, chunks: Iterable[VariantChunk], policy: str,
-           template: pd.DataFrame) -> pd.DataFrame:
+           template: pd.DataFrame, strict: bool) -> pd.DataFrame:
     """All result rows as one DataFrame; the run's counts in ``attrs["summary"]``."""
     summary = RunSummary(ref_mismatch_policy=policy)
     frames = []
     for _, scored in engine(chunks):
         summary.merge(scored.counts)
         frames.append(scored.rows)
+    check_sanity(summary, strict)
     frame = pd.concat(frames, ignore_index=True) if frames else template
     if "q" in frame:
         frame["q"] = benjamini_hochberg(frame["combined_p"].to_numpy()).astype(np.float32)
@@ -297,25 +315,47 @@ def score_vcf(vcf: PathLike, genome: PathLike | Genome, model: PathLike | nn.Mod
     what, how = resolve_settings(settings, options, run)
     source = VcfSource(vcf, region)
     return _score(SourceChunks(source, how.chunk_size), source, genome, model, output, format,
-                  skipped, what, how)
+                  skipped, what, how, total=source.count_records() if how.progress else None)
 
 
-def score_variants(variants: pd.DataFrame, genome: PathLike | Genome,
+def score_variants(variants: Any, genome: PathLike | Genome | Any,
                    model: PathLike | nn.Module, output: PathLike | None = None, *,
-                   format: str | None = None, skipped: PathLike | None = None,
-                   options: ScoreOptions | None = None, run: RunOptions | None = None,
-                   **settings: Any) -> pd.DataFrame | RunSummary:
-    """Score variants given as a DataFrame with columns ``chrom, pos, ref, alt`` (``id``).
+                   columns: Mapping[str, str] | None = None, format: str | None = None,
+                   skipped: PathLike | None = None, options: ScoreOptions | None = None,
+                   run: RunOptions | None = None, **settings: Any) -> pd.DataFrame | RunSummary:
+    """Score variants given in a notebook's terms (:mod:`tbvar.variant_table`).
 
-    ``pos`` is 1-based and alleles are written as in a VCF (``alt`` may list several ALTs,
-    comma-separated). Other parameters as in :func:`score_vcf`; output is TSV or Parquet.
+    Parameters
+    ----------
+    variants
+        A DataFrame (``chrom, pos, ref, alt``, ``id``; or the columns named by ``columns``),
+        a list of ``(chrom, pos, ref, alt)`` tuples, or a list of ``"chrom:pos:ref:alt"``
+        strings (``-`` or ``_`` separated too). ``pos`` is 1-based and alleles are written
+        as in a VCF (``alt`` may list several ALTs, comma-separated).
+    columns
+        ``{"chrom": "CHR", "pos": "BP", "ref": ..., "alt": ...}``; for GWAS/eQTL summary
+        statistics ``"effect_allele"`` and ``"other_allele"`` instead of ``ref``/``alt``:
+        the genome's allele is found (``--ref-mismatch flip`` unless ``ref_mismatch`` is
+        given) and scores measure the effect allele against the other allele (``swapped``:
+        the genome carries the effect allele).
+
+    Other parameters as in :func:`score_vcf`; output is TSV or Parquet.
+
+    Raises
+    ------
+    ValueError
+        Variants in no accepted form (the message lists them).
     """
+    table, summary_statistics = variant_table(variants, columns)
+    if summary_statistics:
+        settings = {"ref_mismatch": "flip", **settings, "orientation": "input"}
     what, how = resolve_settings(settings, options, run)
-    alleles = alleles_from_frame(variants)
+    alleles = alleles_from_frame(table)
     groups = alleles["record_index"].to_numpy() // how.chunk_size
     chunks = (VariantChunk(part.reset_index(drop=True), index=int(k))
               for k, part in alleles.groupby(groups, sort=False))
-    return _score(chunks, None, genome, model, output, format, skipped, what, how)
+    return _score(chunks, None, genome, model, output, format, skipped, what, how,
+                  total=len(table))
 
 
 def default_output_name(vcf: PathLike) -> Path:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -50,6 +51,11 @@ class AttentionConfig(ModelConfig, Protocol):
     @property
     def center_bin(self) -> int:
         """The bin whose receptive field is centred on window index L/2."""
+
+    @property
+    def bin_spans(self) -> np.ndarray:
+        """``(n_bins, 2)`` window indices ``[start, end)`` each bin reads (its receptive
+        field; :mod:`tbvar.explain` maps them to genome coordinates)."""
 
 
 @runtime_checkable

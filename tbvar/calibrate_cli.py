@@ -15,11 +15,15 @@ from tbvar.engine_cli import (
     positive,
     resolve_model_arg,
 )
+from tbvar.preflight import check_inputs, check_outputs
 
 
 def _calibrate(args: argparse.Namespace) -> int:
     source = BackgroundSource(vcf=args.background, random=args.random, seed=args.seed,
                               regions=args.regions)
+    check_inputs({"background VCF": args.background, "genome": args.genome,
+                  "regions BED": args.regions, "contig map": args.contig_map})
+    check_outputs([args.output], [args.background, args.genome, args.regions])
     model = resolve_model_arg(args)
     result = interruptible(lambda: calibrate(
         args.genome, model, args.output, source=source, sample_size=args.sample_size,
@@ -29,6 +33,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     if result.n < MIN_RECOMMENDED:
         print(f"tbvar: warning: only {result.n} background variants were scored; p-values "
               f"cannot go below 1/{result.sample_size + 1}", file=sys.stderr)
+    for warning in result.meta["counts"]["warnings"]:
+        print(f"tbvar: warning: {warning}", file=sys.stderr)
     if not args.quiet:
         counts = result.meta["counts"]["status_counts"]
         print(f"{result.n} background variants scored "

@@ -7,8 +7,8 @@ alleles feed a :class:`~tbvar.null_sample.NullSample` (bounded memory whatever t
 background variants); the result is a :class:`~tbvar.background.Background` file.
 
 Like ``tbvar score`` the run holds ``BG.lock``, keeps its progress in ``BG.partial/`` (the
-sample's state, saved every few chunks) and, with ``resume=True``, continues an interrupted
-run to the same file an uninterrupted one writes.
+sample's state, saved every few chunks; :func:`tbvar.output.partial_run`) and, with
+``resume=True``, continues an interrupted run to the same file an uninterrupted one writes.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from tbvar.engine import LocalEngine
 from tbvar.genome import Genome
 from tbvar.null_sample import NullSample, row_priority
 from tbvar.options import RunOptions, ScoreOptions, calibration_options
-from tbvar.output_lock import OutputLock
+from tbvar.output import check_sanity, partial_run
 from tbvar.partial import PartialRun
 from tbvar.random_snvs import read_bed, sample_snvs
 from tbvar.run_summary import RunSummary
@@ -84,6 +84,10 @@ class BackgroundSource:
         regions = ({"path": str(self.regions), "sha256": file_sha256(self.regions)}
                    if self.regions else None)
         return {"kind": "random", "n": self.random, "seed": self.seed, "regions": regions}
+
+    def count(self) -> int | None:
+        """Records to score, when cheap to know (random SNVs; an indexed or plain VCF)."""
+        return self.random if self.vcf is None else VcfSource(self.vcf).count_records()
 
     def chunks(self, genome: Genome, length: int, chunk_size: int) -> Iterator[VariantChunk]:
         """The background variants in chunks."""
@@ -195,21 +199,26 @@ def calibrate(genome: str | os.PathLike[str] | Genome, model: Any,
            "model_sha256": getattr(getattr(net, "info", None), "sha256", None),
            "genome": ref_genome.fingerprint}
     chunks = source.chunks(ref_genome, scorer.sequence_length, how.chunk_size)
-    with OutputLock(output):
-        store = PartialRun(Path(output), key, resume=how.resume)
-        try:
-            sample, start, counts = _restore(store, sample_size, what.ref_mismatch)
-            if how.notify is not None and store.stale_reason:
-                how.notify(f"not resuming {store.dir}: {store.stale_reason}; starting over")
-            if how.notify is not None and start:
-                how.notify(f"resuming: the first {start} chunk(s) in {store.dir} are reused")
-            engine = LocalEngine(stage, progress=how.progress, model_thread=how.model_thread)
-            counts = _accumulate(engine, chunks, store, sample, start, counts, source.seed)
-            background = sample.background(background_metadata(
-                net, ref_genome, what, how, source, counts, labels))
-            background.save(output)
-        except Exception:
-            store.remove()
-            raise
-        store.remove()
+    engine = LocalEngine(stage, progress=how.progress, model_thread=how.model_thread,
+                         total=source.count(), interval=how.progress_interval,
+                         desc="tbvar calibrate")
+    with partial_run(Path(output), key, how.resume) as store:
+        counts, sample = _sample_background(store, engine, chunks, sample_size, source.seed,
+                                            how.notify, what)
+        sample.background(background_metadata(
+            net, ref_genome, what, how, source, counts, labels)).save(output)
     return Background.load(output)
+
+
+def _sample_background(store: PartialRun, engine: LocalEngine, chunks: Iterable[VariantChunk],
+                       sample_size: int, seed: int, notify: Any, options: ScoreOptions
+                       ) -> tuple[RunSummary, NullSample]:
+    """Score the background (resuming from ``store``) into a null sample; its counts."""
+    sample, start, counts = _restore(store, sample_size, options.ref_mismatch)
+    if notify is not None and store.stale_reason:
+        notify(f"not resuming {store.dir}: {store.stale_reason}; starting over")
+    if notify is not None and start:
+        notify(f"resuming: the first {start} chunk(s) in {store.dir} are reused")
+    counts = _accumulate(engine, chunks, store, sample, start, counts, seed)
+    check_sanity(counts, options.strict)
+    return counts, sample

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tbvar import calibrate_cli, model_cli, score_cli
+from tbvar import calibrate_cli, explain_cli, model_cli, motifs_cli, report_cli, score_cli
 from tbvar.version import __version__
 
 
@@ -19,7 +19,10 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     score_cli.register(subparsers)
     calibrate_cli.register(subparsers)
+    explain_cli.register(subparsers)
+    report_cli.register(subparsers)
     model_cli.register(subparsers)
+    motifs_cli.register(subparsers)
     return parser
 
 
@@ -35,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into e.g. `head`, which closed early
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the exit-time flush quiet
         return 0
-    except (ValueError, OSError, KeyError) as exc:
+    except (ValueError, OSError, KeyError, ModuleNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"tbvar: error: {message}", file=sys.stderr)
         return 1

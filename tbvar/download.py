@@ -29,7 +29,7 @@ from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
-from tbvar.errors import DownloadError
+from tbvar.errors import DownloadError, OfflineError
 from tbvar.version import __version__
 
 RETRIES = 3
@@ -217,8 +217,8 @@ def download_to(url: str, part: str | Path, *, retries: int = RETRIES,
             error: Exception = exc
         except urllib.error.URLError as exc:
             if not isinstance(exc.reason, _TRANSIENT):
-                raise DownloadError(f"cannot reach {url} ({exc.reason}); are you offline?"
-                                    ) from None
+                raise OfflineError(f"cannot reach {url} ({exc.reason}); are you offline?"
+                                   ) from None
             error = exc
         except (_Interrupted, http.client.HTTPException, *_TRANSIENT) as exc:
             error = exc

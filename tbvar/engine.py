@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from tqdm import tqdm
-
 from tbvar.prefetch import prefetch
+from tbvar.progress import Progress
 from tbvar.scores import VariantScores
 from tbvar.stage import PreparedChunk, ScoredChunk, ScoringStage
 from tbvar.variants import VariantChunk
@@ -46,16 +45,21 @@ class LocalEngine:
     stage
         The scoring stage.
     progress
-        Show a tqdm bar of records.
+        Show progress of records (:class:`tbvar.progress.Progress`).
     model_thread
         Run the model in its own thread; ``None``: on accelerators only (on the CPU the
         model's own threads use every core, and a separate stage measured 2.3x slower).
+    total, interval, desc
+        Records expected (``None``: unknown), seconds between progress lines in a log, and
+        what the progress line calls the run.
     """
 
     def __init__(self, stage: ScoringStage, progress: bool = False,
-                 model_thread: bool | None = None) -> None:
+                 model_thread: bool | None = None, total: int | None = None,
+                 interval: float = 30.0, desc: str = "tbvar score") -> None:
         self.stage = stage
         self.progress = progress
+        self.total, self.interval, self.desc = total, interval, desc
         self.threaded = (stage.scorer.device.type != "cpu" if model_thread is None
                          else model_thread)
 
@@ -73,7 +77,7 @@ class LocalEngine:
 
         staged = prefetch(chunks, prepare)
         staged = prefetch(staged, self._infer) if self.threaded else map(self._infer, staged)
-        with tqdm(unit=" records", disable=not self.progress, desc="tbvar score") as bar:
+        with Progress(self.total, self.progress, self.interval, self.desc) as bar:
             for item in staged:
                 chunk = item.chunk if isinstance(item, _Skipped) else item.prepared.chunk
                 bar.update(len(chunk.lines) or int(chunk.alleles["record_index"].nunique()))

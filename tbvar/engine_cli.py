@@ -38,9 +38,9 @@ def positive(text: str) -> int:
     return value
 
 
-def add_engine_options(parser: argparse.ArgumentParser) -> None:
+def add_engine_options(parser: argparse.ArgumentParser, chunked: bool = True) -> None:
     """The options of the scoring engine: genome, model, device, precision, input policies,
-    chunks and resume."""
+    and (``chunked``: runs over a VCF) input sanity, chunks, resume and progress lines."""
     parser.add_argument("--genome", required=True, help="reference FASTA (plain or bgzip)")
     parser.add_argument("--model", help="registry name (see `tbvar model list`), tbvar "
                         ".safetensors (any architecture) or Keras .h5 file (default: the "
@@ -49,6 +49,10 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=positive, default=128, help="variants per "
                         "forward pass (default 128; each variant is 4 sequences with RC)")
     parser.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32")
+    parser.add_argument("--anchor", choices=("center", "deepsea"), default="center",
+                        help="window placement: center (the first REF base at index L/2, "
+                        "default) or deepsea (L/2 - 1, as DeepSEA, ExPecto and Selene; "
+                        "reproduces their numbers)")
     parser.add_argument("--no-rc", action="store_true", help="forward strand only (no "
                         "reverse-complement averaging)")
     parser.add_argument("--max-allele-length", type=int, default=100, help="longer REF/ALT "
@@ -61,11 +65,20 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--contig-map", metavar="FILE", help="two-column TSV: VCF contig, "
                         "FASTA contig; used before automatic name harmonisation (chr1/1, "
                         "chrM/MT, GL000192.1/chr1_gl000192_random)")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted run "
-                        "into the same output, reusing the finished work in OUTPUT.partial/ "
-                        "(the output is byte-identical to an uninterrupted run)")
-    parser.add_argument("--chunk-size", type=positive, default=1024, help="records per "
-                        "chunk: the unit of memory use and of --resume (default 1024)")
+    if chunked:
+        parser.add_argument("--strict", action="store_true", help="stop with an error "
+                            "(writing nothing) when most alleles are on unknown contigs "
+                            "(>= 50%%) or many REF alleles differ from the genome (>= 10%%), "
+                            "instead of a warning")
+        parser.add_argument("--resume", action="store_true", help="continue an interrupted "
+                            "run into the same output, reusing the finished work in "
+                            "OUTPUT.partial/ (the output is byte-identical to an uninterrupted "
+                            "run)")
+        parser.add_argument("--chunk-size", type=positive, default=1024, help="records per "
+                            "chunk: the unit of memory use and of --resume (default 1024)")
+        parser.add_argument("--progress-interval", type=float, default=30.0,
+                            metavar="SECONDS", help="when stderr is not a terminal (a batch "
+                            "job's log), a progress line every SECONDS (default 30)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
 
 
@@ -99,15 +112,19 @@ def cluster_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def engine_settings(args: argparse.Namespace) -> dict[str, Any]:
     """API settings (:mod:`tbvar.options` fields) of :func:`add_engine_options`' options."""
-    return {
+    settings = {
         "device": args.device, "batch_size": args.batch_size, "precision": args.precision,
         "reverse_complement": not args.no_rc, "max_allele_length": args.max_allele_length,
+        "anchor": args.anchor,
         "ref_mismatch": args.ref_mismatch, "contig_map": args.contig_map,
-        "chunk_size": args.chunk_size, "resume": args.resume,
-        "progress": not args.quiet and sys.stderr.isatty(),
+        "progress": not args.quiet,
         "notify": (lambda text: print(f"tbvar: {text}", file=sys.stderr))
         if not args.quiet else None,
     }
+    if "chunk_size" in vars(args):
+        settings.update(chunk_size=args.chunk_size, resume=args.resume, strict=args.strict,
+                        progress_interval=args.progress_interval)
+    return settings
 
 
 def resolve_model_arg(args: argparse.Namespace) -> str:

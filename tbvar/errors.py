@@ -20,3 +20,15 @@ class GenomeError(ValueError):
 
 class DownloadError(OSError):
     """A download failed: unreachable, an HTTP error, interrupted too often, a web page."""
+
+
+class OfflineError(DownloadError):
+    """A download could not reach its server at all (no network, DNS failure)."""
+
+
+class VariantInputError(ValueError):
+    """An input file or table cannot be read; the message names the file and record."""
+
+
+class RunOutputError(ValueError):
+    """A file is not a readable tbvar run output, or holds nothing to report."""

@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import tempfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -102,6 +103,28 @@ def read_contig_map(path: str | os.PathLike[str]) -> dict[str, str]:
     return mapping
 
 
+def check_fasta(path: str) -> None:
+    """Refuse, in one line saying what to do, a genome that is not (bgzipped) FASTA: a plain
+    gzip file, a VCF, or any file whose first record does not start with ``>``."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 16)
+    except OSError as exc:
+        raise GenomeError(f"{path}: cannot read the genome ({exc.strerror})") from None
+    if head[:2] == b"\x1f\x8b":
+        if not (head[3] & 4 and head[12:14] == b"BC"):  # BGZF: an extra field "BC"
+            raise GenomeError(f"{path}: gzip-compressed but not bgzip; recompress it with "
+                              f"'gunzip -c {path} | bgzip > {path.removesuffix('.gz')}.bgz' "
+                              "or pass the uncompressed FASTA")
+        head = zlib.decompressobj(31).decompress(head)
+    text = head.lstrip()
+    if text.startswith(b"##fileformat=VCF") or text.startswith(b"#CHROM"):
+        raise GenomeError(f"{path}: a VCF, not a genome; --genome takes the reference FASTA "
+                          "(e.g. hg19.fa)")
+    if text and not text.startswith(b">"):
+        raise GenomeError(f"{path}: not a FASTA file (it must start with a '>' header line)")
+
+
 class Genome:
     """A reference genome opened for window gathering.
 
@@ -125,12 +148,16 @@ class Genome:
     def __init__(self, path: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None
                  | bool = None, contig_map: Mapping[str, str] | None = None) -> None:
         self.path = str(path)
+        check_fasta(self.path)
+        previous = pysam.set_verbosity(0)  # htslib's own [E::...] lines: tbvar says it once
         try:
             self._fasta = pysam.FastaFile(self.path)
         except (OSError, ValueError) as exc:
             raise GenomeError(f"{self.path}: cannot open genome FASTA ({exc}); it must be "
                               "plain or bgzip-compressed FASTA with a writable directory or "
                               "existing .fai/.gzi index") from None
+        finally:
+            pysam.set_verbosity(previous)
         self.lengths: dict[str, int] = dict(
             zip(self._fasta.references, self._fasta.lengths, strict=True))
         self.contig_map = dict(contig_map or {})
@@ -152,6 +179,15 @@ class Genome:
         plain and the bgzipped file, different for hg19 and hg38)."""
         table = "".join(f"{name}\t{length}\n" for name, length in sorted(self.lengths.items()))
         return hashlib.sha256(table.encode()).hexdigest()[:16]
+
+    @property
+    def identity(self) -> str:
+        """The file's fingerprint for output headers: size, assembly and index checksum."""
+        index = Path(f"{self.path}.fai")
+        digest = (hashlib.sha256(index.read_bytes()).hexdigest()[:16] if index.exists()
+                  else "none")
+        return (f"size={os.path.getsize(self.path)} assembly={self.assembly_id} "
+                f"fai_sha256={digest}")
 
     def __contains__(self, name: str) -> bool:
         return self.resolve(name) is not None

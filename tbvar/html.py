@@ -50,23 +50,35 @@ def page(title: str, sections: Iterable[str], sortable: bool = False) -> str:
             f"<h1>{escape(title)}</h1>\n" + "\n".join(sections) + f"\n{script}</body></html>\n")
 
 
-def figure_svg(figure: Any, caption: str = "") -> str:
-    """A matplotlib figure as an inline ``<svg>`` in a captioned ``<div>`` (figure closed)."""
-    import matplotlib.pyplot as plt
-
+def svg_markup(figure: Any) -> str:
+    """A matplotlib figure as standalone ``<svg>`` markup (no XML prolog, DOCTYPE or RDF
+    metadata; also a valid ``.svg`` file)."""
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", bbox_inches="tight")
-    plt.close(figure)
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg"):]  # drop the XML prolog and DOCTYPE
-    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.DOTALL)  # RDF creator notes
+    return re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.DOTALL)  # RDF creator notes
+
+
+def svg_block(svg: str, caption: str = "") -> str:
+    """``<svg>`` markup in a captioned ``<div>``."""
     text = f'<p class="note">{escape(caption)}</p>' if caption else ""
     return f'<div class="figure">{svg}{text}</div>'
 
 
+def figure_svg(figure: Any, caption: str = "") -> str:
+    """A matplotlib figure as an inline ``<svg>`` in a captioned ``<div>`` (figure closed)."""
+    import matplotlib.pyplot as plt
+
+    svg = svg_markup(figure)
+    plt.close(figure)
+    return svg_block(svg, caption)
+
+
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], sortable: bool = False,
-          numeric: Sequence[bool] | None = None) -> str:
-    """An HTML table; cells are escaped, numeric columns right-aligned (and sortable by value)."""
+          numeric: Sequence[bool] | None = None, table_id: str | None = None) -> str:
+    """An HTML table; cells are escaped, numeric columns right-aligned (and sortable by value);
+    ``table_id`` names it (``id`` attribute) for links and tests."""
     numeric = numeric or [False] * len(columns)
     head = "".join(f"<th>{escape(str(c))}</th>" for c in columns)
     body = []
@@ -76,6 +88,7 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], sortable: bool 
                         for v, num in zip(row, numeric, strict=True))
         body.append(f"<tr>{cells}</tr>")
     kind = ' class="sortable"' if sortable else ""
+    kind += f' id="{escape(table_id)}"' if table_id else ""
     return (f"<table{kind}><thead><tr>{head}</tr></thead><tbody>" + "".join(body)
             + "</tbody></table>")
 
@@ -86,6 +99,13 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def section(heading: str, *parts: str) -> str:
-    """An ``<h2>`` section with its (already HTML) parts."""
-    return f"<section><h2>{escape(heading)}</h2>" + "".join(parts) + "</section>"
+def paragraph(text: str, note: bool = False) -> str:
+    """An escaped ``<p>`` (in the smaller grey ``note`` style if ``note``)."""
+    kind = ' class="note"' if note else ""
+    return f"<p{kind}>{escape(text)}</p>"
+
+
+def section(heading: str, *parts: str, level: int = 2) -> str:
+    """A section headed ``<h{level}>`` (default ``<h2>``) with its (already HTML) parts."""
+    return (f"<section><h{level}>{escape(heading)}</h{level}>" + "".join(parts)
+            + "</section>")

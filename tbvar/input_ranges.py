@@ -29,7 +29,7 @@ from cyvcf2 import VCF
 
 from tbvar.variants import VariantChunk, chunk_records
 from tbvar.vcf_index import contigs_in_file_order, index_path
-from tbvar.vcf_reader import RawRecord, Span, VcfSource, parse_region
+from tbvar.vcf_reader import RawRecord, Span, VcfSource
 
 _CONTIG_LENGTH = re.compile(r"^##contig=<ID=([^,>]+)(?:,.*)?,length=([0-9]+)", re.MULTILINE)
 
@@ -50,7 +50,7 @@ def input_spans(source: VcfSource) -> list[Span]:
     (from POS 0)."""
     contigs = contigs_in_file_order(index_path(source.path), lambda: _header_contigs(source))
     if source.region:
-        return [parse_region(source.region, contigs)]
+        return [source._indexed_span(contigs)]  # "17" finds "chr17", as a local run does
     return [(contig, 0, None) for contig in contigs]
 
 

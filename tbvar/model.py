@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -82,6 +83,13 @@ class TBiNetConfig(JsonConfig):
         half_field = (self.pool_size + self.kernel_width - 2) / 2
         c = round((self.sequence_length // 2 - half_field) / self.pool_size)
         return int(min(max(c, 0), self.n_bins - 1))
+
+    @property
+    def bin_spans(self) -> np.ndarray:
+        """``(n_bins, 2)`` window indices ``[start, end)`` each attention bin reads: bin k pools
+        convolution outputs ``k·pool .. k·pool + pool − 1``, each reading ``kernel_width`` bases."""
+        start = np.arange(self.n_bins, dtype=np.int64) * self.pool_size
+        return np.stack([start, start + self.pool_size + self.kernel_width - 1], axis=1)
 
 
 def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:

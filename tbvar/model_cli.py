@@ -40,8 +40,31 @@ def _print_info(label: str, info: ModelInfo) -> None:
     labels = task_labels(info.tasks)
     shown = ", ".join(labels[:5]) + (", ..." if len(labels) > 5 else "")
     print(f"tasks           {len(labels)}: {shown}")
-    for key, value in sorted(info.provenance.items()):
-        print(f"provenance      {key}: {value}")
+    for line in _readable(info.provenance):
+        print(f"provenance      {line}")
+
+
+def _readable(value: object, depth: int = 0) -> list[str]:
+    """Nested provenance as indented ``key: value`` lines (lists of scalars on one line)."""
+    pad = "  " * depth
+    if isinstance(value, dict):
+        lines = []
+        for key, item in sorted(value.items()):
+            nested = isinstance(item, dict) or (isinstance(item, list) and any(
+                isinstance(x, (dict, list)) for x in item))
+            lines += ([f"{pad}{key}:", *_readable(item, depth + 1)] if nested
+                      else [f"{pad}{key}: {_scalar(item)}"])
+        return lines
+    if isinstance(value, list):
+        return [line for item in value for line in
+                [f"{pad}-", *_readable(item, depth + 1)]]
+    return [f"{pad}{_scalar(value)}"]
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return "-" if value is None else str(value)
 
 
 def _print_entry(entry: RegistryEntry, installed: bool) -> None:

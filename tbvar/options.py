@@ -18,6 +18,9 @@ from typing import Any
 from tbvar.scores import CALIBRATED_SCORES, TASK_SCORES
 from tbvar.scoring import PRECISIONS
 from tbvar.variants import REF_MISMATCH_POLICIES
+from tbvar.windows import ANCHORS
+
+ORIENTATIONS = ("genome", "input")
 
 #: Where a run's scoring stage runs: this process, or a Ray cluster.
 ENGINES = ("local", "ray")
@@ -48,6 +51,18 @@ class ScoreOptions:
         variant ``min_p``, ``min_p_task``, ``combined_p``, ``q``).
     force_background
         Use a background built for another model, genome or option set (recorded).
+    strict
+        Make the input-sanity warnings (:mod:`tbvar.run_summary`) errors.
+    anchor
+        Window placement (:data:`tbvar.windows.ANCHORS`): ``center`` (the first REF base at
+        index L/2, tbvar's default) or ``deepsea`` (index L/2 − 1, to reproduce DeepSEA-,
+        ExPecto- and Selene-style numbers).
+    orientation
+        For rows swapped by ``ref_mismatch="flip"``: ``genome`` (default) scores them from the
+        genome's allele (the input's ALT) to the input's REF and reports the alleles that way
+        round; ``input`` keeps the input's orientation (scores measure the input's ALT against
+        its REF, as for every other row). Summary statistics use ``input``: the effect allele
+        against the other allele.
     """
 
     scores: tuple[str, ...] = ("lod", "diff")
@@ -59,6 +74,9 @@ class ScoreOptions:
     contig_map: Mapping[str, str] = field(default_factory=dict)
     background: str | None = None
     force_background: bool = False
+    strict: bool = False
+    anchor: str = "center"
+    orientation: str = "genome"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scores", tuple(self.scores))
@@ -74,6 +92,10 @@ class ScoreOptions:
                              "BG, made by 'tbvar calibrate')")
         if self.background is not None:
             object.__setattr__(self, "background", str(self.background))
+        if self.anchor not in ANCHORS:
+            raise ValueError(f"anchor must be one of {tuple(ANCHORS)}")
+        if self.orientation not in ORIENTATIONS:
+            raise ValueError(f"orientation must be one of {ORIENTATIONS}")
         if self.top_k < 0:
             raise ValueError("top_k must be >= 0")
         if self.ref_mismatch not in REF_MISMATCH_POLICIES:
@@ -95,7 +117,9 @@ class RunOptions:
     chunk_size
         Records per chunk: the unit of memory use, of output parts and of ``resume``.
     progress
-        Show a progress bar.
+        Show progress: a bar on a terminal, else a line every ``progress_interval`` seconds.
+    progress_interval
+        Seconds between progress lines when standard error is not a terminal.
     model_thread
         Run the model in its own pipeline stage; ``None``: on accelerators only (on the CPU
         the model's own threads already use every core).
@@ -124,6 +148,7 @@ class RunOptions:
     precision: str = "fp32"
     chunk_size: int = 1024
     progress: bool = False
+    progress_interval: float = 30.0
     model_thread: bool | None = None
     resume: bool = False
     command: str | None = None
@@ -178,4 +203,4 @@ def calibration_options(options: ScoreOptions, run: RunOptions) -> dict[str, Any
     must agree on them (:mod:`tbvar.background`)."""
     return {"reverse_complement": options.reverse_complement, "precision": run.precision,
             "ref_mismatch": options.ref_mismatch,
-            "max_allele_length": options.max_allele_length}
+            "max_allele_length": options.max_allele_length, "anchor": options.anchor}

@@ -20,8 +20,10 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +32,13 @@ import pandas as pd
 
 from tbvar.atomic import set_default_permissions
 from tbvar.engine import Engine
+from tbvar.errors import VariantInputError
 from tbvar.formats import QVALUE_DTYPE, ChunkWriter
 from tbvar.options import RunOptions, ScoreOptions
 from tbvar.output_lock import OutputLock
 from tbvar.partial import PartDir, PartialRun
 from tbvar.prefetch import WriteBehind
+from tbvar.preflight import check_outputs
 from tbvar.pvalues import benjamini_hochberg
 from tbvar.run_summary import RunSummary
 from tbvar.stage import ScoredChunk
@@ -61,12 +65,15 @@ class OutputPlan:
     significance
         Rows carry p-values (a background was given): q-values over the whole run are
         computed at assembly and handed to every writer.
+    inputs
+        Files the run reads, which no output may overwrite.
     """
 
     writers: list[tuple[Path, ChunkWriter]]
     key: dict[str, Any]
     header_additions: Callable[[], list[str]] = list
     significance: bool = False
+    inputs: list[Path] = field(default_factory=list)
 
     @property
     def main(self) -> Path:
@@ -103,8 +110,9 @@ def run_q_values(parts: Iterable[Path]) -> list[np.ndarray]:
 
 
 def summary_path(output: str | os.PathLike[str]) -> Path:
-    """``OUT.summary.json`` beside the output."""
-    return Path(f"{output}.summary.json")
+    """``OUT.summary.json`` beside the output (``DIR.summary.json`` beside a dataset
+    ``DIR/``)."""
+    return Path(f"{Path(output)}.summary.json")
 
 
 def resume_key(*, source: dict[str, Any] | None, metadata: Mapping[str, str],
@@ -124,22 +132,17 @@ def resume_key(*, source: dict[str, Any] | None, metadata: Mapping[str, str],
     }
 
 
-def _check_targets(targets: Sequence[tuple[Path, bool]]) -> None:
-    """Check ``(path, is a directory output)`` pairs before a run."""
-    for path, directory in targets:
-        if not path.parent.is_dir():
-            raise OSError(f"{path}: output directory {path.parent} does not exist")
-        if path.is_dir() and not directory:
-            raise OSError(f"{path}: is a directory")
-        if directory and path.exists() and not path.is_dir():
-            raise OSError(f"{path}: exists and is not a directory (a Parquet dataset is one)")
-    if len({p.resolve() for p, _ in targets}) != len(targets):
-        raise ValueError(f"output files must differ: {', '.join(str(p) for p, _ in targets)}")
+def check_sanity(summary: RunSummary, strict: bool) -> None:
+    """With ``strict``, a run whose counts give warnings (:meth:`RunSummary.warnings`) is an
+    error."""
+    warnings = summary.warnings()
+    if strict and warnings:
+        raise VariantInputError(f"--strict: {warnings[0]}")
 
 
 def write_run(engine: Engine, chunks: Iterable[VariantChunk], plan: OutputPlan,
               policy: str, resume: bool = False,
-              notify: Callable[[str], None] | None = None) -> RunSummary:
+              notify: Callable[[str], None] | None = None, strict: bool = False) -> RunSummary:
     """Score ``chunks`` with ``engine`` into the outputs of ``plan``, atomically.
 
     Parameters
@@ -157,30 +160,69 @@ def write_run(engine: Engine, chunks: Iterable[VariantChunk], plan: OutputPlan,
         Reuse finished chunks of an interrupted run.
     notify
         Receives one-line notes (e.g. why an old partial run could not be resumed).
+    strict
+        Stop with an error, writing nothing, when the counts give warnings (input sanity).
 
     Returns
     -------
     RunSummary
         Counts of the whole run.
     """
-    _check_targets([(Path(path), getattr(writer, "directory", False))
-                    for path, writer in plan.writers] + [(summary_path(plan.main), False)])
-    with OutputLock(plan.main):  # a second run into the same output stops here
-        store = PartialRun(plan.main, plan.key, resume=resume)
+    check_outputs([path for path, _ in plan.writers] + [summary_path(plan.main)], plan.inputs,
+                  directories=[path for path, writer in plan.writers
+                               if getattr(writer, "directory", False)])
+    with partial_run(plan.main, plan.key, resume) as store:
         if notify is not None and store.stale_reason:
             notify(f"not resuming {store.dir}: {store.stale_reason}; starting over")
         if notify is not None and store.reused:
             notify(f"resuming: {store.reused} finished chunk(s) in {store.dir} are reused")
-        try:
-            saver = ChunkSaver(store, [writer for _, writer in plan.writers])
-            summary, n_chunks = score_into(engine, chunks, saver, policy)
-            summary.header_added = plan.header_additions()
-            _assemble(store, plan, summary, n_chunks)
-        except Exception:
-            store.remove()
-            raise
-        store.remove()
+        saver = ChunkSaver(store, [writer for _, writer in plan.writers])
+        summary, n_chunks = score_into(engine, chunks, saver, policy)
+        check_sanity(summary, strict)
+        summary.header_added = plan.header_additions()
+        _assemble(store, plan, summary, n_chunks)
     return summary
+
+
+@contextmanager
+def partial_run(output: Path, key: dict[str, Any], resume: bool) -> Iterator[PartialRun]:
+    """Hold ``OUT.lock`` and ``OUT.partial/`` for a run that writes ``output``.
+
+    After success, and after bad input (resuming could not help), the directory is removed;
+    after an interruption or an operating-system error (disk full, read-only) it stays for
+    ``--resume``, and the error is said in words (:func:`write_failure`).
+    """
+    try:
+        with OutputLock(output):  # a second run into the same output stops here
+            store = PartialRun(output, key, resume=resume)
+            try:
+                yield store
+            except OSError:
+                raise
+            except Exception:
+                store.remove()
+                raise
+            store.remove()
+    except OSError as exc:
+        raise write_failure(exc, output) from None
+
+
+def write_failure(exc: OSError, output: Path) -> OSError:
+    """An operating-system error while writing ``output``, in words: what could not be
+    written, where, why, and what is left (a message of tbvar's own is kept as it is)."""
+    if exc.errno is None or exc.strerror is None:
+        return exc
+    where = exc.filename or output
+    partial = output.with_name(output.name + ".partial")
+    chunks = len(list(partial.glob("chunk-*.json"))) if partial.is_dir() else 0
+    if chunks or (partial / "state.bin").exists():
+        kept = f"the {chunks} finished chunk(s) are" if chunks else "the finished work is"
+        left = f"{kept} kept in {partial}: rerun with --resume once this is fixed"
+    else:
+        shutil.rmtree(partial, ignore_errors=True)
+        left = "nothing was left behind"
+    return OSError(f"cannot write {where} ({exc.strerror.lower()}); no output was written; "
+                   f"{left}")
 
 
 class ChunkSaver:
@@ -242,11 +284,20 @@ def _assemble(store: PartialRun, plan: OutputPlan, summary: RunSummary, n_chunks
     for path, writer in plan.writers:
         target = store.scratch(writer.part)
         writer.assemble(target, store.parts(writer.part, n_chunks), extra, q)
+        suffix = getattr(writer, "index_suffix", None)
+        if suffix:  # the index goes in place before its file; a stale one never stays
+            index = Path(f"{target}{suffix}")
+            if index.exists():
+                assembled.append((index, Path(f"{path}{suffix}")))
+            else:
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
         assembled.append((target, Path(path)))
     target = store.scratch("summary.json")
     target.write_text(json.dumps(counts, indent=1, sort_keys=True) + "\n")
-    assembled.insert(0, (target, summary_path(plan.main)))
-    for source, path in [*assembled[:1], *assembled[2:], assembled[1]]:
+    main = next(i for i, (_, path) in enumerate(assembled) if path == plan.main)
+    order = [(target, summary_path(plan.main)), *assembled[:main], *assembled[main + 1:],
+             assembled[main]]
+    for source, path in order:  # the main output last: it appears only when all is done
         if source.is_dir():  # a dataset: an old one is moved aside, removed with the store
             if path.is_dir():
                 os.replace(path, store.scratch("replaced"))

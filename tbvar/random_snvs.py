@@ -1,4 +1,5 @@
-"""Random SNVs for a calibration background, drawn uniformly from eligible genome positions.
+"""Random SNVs for a calibration background, drawn uniformly from eligible genome positions;
+random genome windows (:func:`sample_windows`) for ``tbvar motifs``.
 
 Sampling rule. A position is *eligible* when its base is A, C, G or T (soft-masked lower
 case counts; N and IUPAC codes do not), it is at least ``margin`` bases from both ends of its
@@ -17,6 +18,9 @@ right null for variants that were themselves selected from such regions. Every c
 FASTA counts (chrM, unplaced scaffolds and alt haplotypes included, if present); use regions
 to leave them out.
 
+Windows (:func:`sample_windows`) are drawn the same way, uniformly with replacement over all
+window starts whose ``L`` bases are A, C, G or T and lie inside the contig.
+
 Memory stays bounded for a whole genome: contigs are scanned in blocks of :data:`BLOCK_SIZE`
 bases, once to count eligible positions per block and once to map the sorted random ranks to
 positions in the blocks they fall in.
@@ -27,7 +31,7 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
 import numpy as np
@@ -36,7 +40,7 @@ from tbvar.genome import CODE_TO_BASE, Genome
 from tbvar.model import N_CODE
 from tbvar.variants import VariantChunk, allele_frame
 
-__all__ = ["read_bed", "sample_snvs"]
+__all__ = ["read_bed", "sample_snvs", "sample_windows"]
 
 BLOCK_SIZE = 8 << 20  # bases of a contig examined at a time
 _HEADER_PREFIXES = ("track", "browser", "#")
@@ -145,6 +149,75 @@ def _eligible(codes: np.ndarray, lo: int, hi: int, intervals: np.ndarray | None)
     return mask
 
 
+def _draw(n: int, rng: np.random.Generator, blocks: list[tuple[str, int, int]],
+          eligible: Callable[[str, int, int], np.ndarray], nothing: str
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` positions drawn uniformly, with replacement, from the eligible ones of ``blocks``.
+
+    ``blocks`` are ``(contig, lo, hi)`` ranges and ``eligible(contig, lo, hi)`` their
+    ``(hi - lo,)`` bool masks, computed twice per block (count, then map the sorted random
+    ranks), so memory stays bounded by one block. Returns contigs ``(n,)`` (object) and
+    0-based positions ``(n,)`` (int64), sorted by block order and position; ``ValueError``
+    with the text ``nothing`` if no position is eligible.
+    """
+    counts = np.fromiter((np.count_nonzero(eligible(*block)) for block in blocks),
+                         dtype=np.int64, count=len(blocks))
+    total = int(counts.sum())
+    if total == 0:
+        raise ValueError(nothing)
+    ranks = np.sort(rng.integers(0, total, size=n))
+    offsets = np.concatenate(([0], np.cumsum(counts)))
+    bounds = np.searchsorted(ranks, offsets)
+    chroms = np.empty(n, dtype=object)
+    pos0 = np.empty(n, dtype=np.int64)
+    for k in np.flatnonzero(bounds[1:] > bounds[:-1]):
+        contig, lo, hi = blocks[k]
+        part = slice(bounds[k], bounds[k + 1])
+        pos0[part] = lo + np.flatnonzero(eligible(contig, lo, hi))[ranks[part] - offsets[k]]
+        chroms[part] = contig
+    return chroms, pos0
+
+
+def _contig_rows(chroms: np.ndarray) -> Iterator[tuple[str, slice]]:
+    """``(contig, rows)`` of an array of contig names grouped in runs (as :func:`_draw` gives)."""
+    change = np.flatnonzero(chroms[1:] != chroms[:-1]) + 1
+    starts = np.concatenate(([0], change))
+    ends = np.concatenate((change, [len(chroms)]))
+    for first, last in zip(starts.tolist(), ends.tolist(), strict=True):
+        yield chroms[first], slice(first, last)
+
+
+def sample_windows(genome: Genome, n: int, length: int, seed: int = 0
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``n`` windows of ``length`` bases uniformly, with replacement, from all windows
+    that lie inside a contig and hold only A, C, G and T (soft-masked lower case counts).
+
+    Returns
+    -------
+    contigs, starts
+        ``(n,)`` FASTA contig names (object) and 0-based window starts (int64), sorted by
+        contig (FASTA order) and start; window i is ``contigs[i][starts[i]:starts[i] + length]``.
+
+    Raises
+    ------
+    ValueError
+        ``n`` or ``length`` below 1, or no such window in the genome.
+    """
+    if n < 1 or length < 1:
+        raise ValueError(f"need n >= 1 and length >= 1 (got n={n}, length={length})")
+    blocks = [(contig, lo, min(lo + BLOCK_SIZE, size - length + 1))
+              for contig, size in genome.lengths.items()
+              for lo in range(0, size - length + 1, BLOCK_SIZE)]
+
+    def eligible(contig: str, lo: int, hi: int) -> np.ndarray:
+        bases = np.concatenate(([0], np.cumsum(
+            _eligible(genome.codes(contig), lo, hi + length - 1, None), dtype=np.int64)))
+        return bases[length:] - bases[:-length] == length
+
+    return _draw(n, np.random.default_rng(seed), blocks, eligible,
+                 f"{genome.path}: no window of {length} bases without N lies inside a contig")
+
+
 def _chunks(chroms: np.ndarray, pos0: np.ndarray, refs: np.ndarray, alts: np.ndarray,
             chunk_size: int) -> Iterator[VariantChunk]:
     """Chunks of ``chunk_size`` SNVs (arrays of shape ``(n,)``; codes for REF/ALT)."""
@@ -196,36 +269,23 @@ def sample_snvs(genome: Genome, n: int, seed: int = 0, margin: int = 500,
     if n < 1 or chunk_size < 1 or margin < 0:
         raise ValueError(f"need n >= 1, chunk_size >= 1 and margin >= 0 (got n={n}, "
                          f"chunk_size={chunk_size}, margin={margin})")
-    block = BLOCK_SIZE
-    blocks = [(contig, lo, min(lo + block, length - margin))
+    blocks = [(contig, lo, min(lo + BLOCK_SIZE, length - margin))
               for contig, length in genome.lengths.items()
               if regions is None or contig in regions
-              for lo in range(margin, length - margin, block)]
-    masks = (_eligible(genome.codes(contig), lo, hi, None if regions is None else regions[contig])
-             for contig, lo, hi in blocks)
-    counts = np.fromiter((np.count_nonzero(mask) for mask in masks), dtype=np.int64,
-                         count=len(blocks))
-    total = int(counts.sum())
-    if total == 0:
-        where = " inside the regions" if regions is not None else ""
-        raise ValueError(f"{genome.path}: no eligible position (A/C/G/T at least {margin} bases "
-                         f"from both contig ends{where}) to draw random SNVs from")
+              for lo in range(margin, length - margin, BLOCK_SIZE)]
+
+    def eligible(contig: str, lo: int, hi: int) -> np.ndarray:
+        return _eligible(genome.codes(contig), lo, hi,
+                         None if regions is None else regions[contig])
+
+    where = " inside the regions" if regions is not None else ""
     rng = np.random.default_rng(seed)
-    ranks = np.sort(rng.integers(0, total, size=n))
+    chroms, pos0 = _draw(n, rng, blocks, eligible, f"{genome.path}: no eligible position "
+                         f"(A/C/G/T at least {margin} bases from both contig ends{where}) to "
+                         "draw random SNVs from")
     shift = rng.integers(1, 4, size=n)  # ALT = REF + 1, 2 or 3 (mod 4): another base
-    offsets = np.concatenate(([0], np.cumsum(counts)))
-    bounds = np.searchsorted(ranks, offsets)
-    chroms = np.empty(n, dtype=object)
-    pos0 = np.empty(n, dtype=np.int64)
     refs = np.empty(n, dtype=np.uint8)
-    for k in np.flatnonzero(bounds[1:] > bounds[:-1]):
-        contig, lo, hi = blocks[k]
-        codes = genome.codes(contig)
-        part = slice(bounds[k], bounds[k + 1])
-        eligible = np.flatnonzero(_eligible(
-            codes, lo, hi, None if regions is None else regions[contig]))
-        pos0[part] = lo + eligible[ranks[part] - offsets[k]]
-        chroms[part] = contig
-        refs[part] = codes[pos0[part]]
+    for contig, rows in _contig_rows(chroms):
+        refs[rows] = genome.codes(contig)[pos0[rows]]
     alts = ((refs + shift) % 4).astype(np.uint8)
     return _chunks(chroms, pos0, refs, alts, chunk_size)

@@ -33,7 +33,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from tbvar.api import load_model, make_stage
 from tbvar.background import Background
@@ -51,6 +50,7 @@ from tbvar.input_ranges import (
 )
 from tbvar.options import RunOptions, ScoreOptions
 from tbvar.output import ChunkSaver, score_into
+from tbvar.progress import Progress
 from tbvar.stage import ScoredChunk, ScoringStage
 from tbvar.variants import SourceChunks, VariantChunk, allele_frame
 from tbvar.vcf_reader import Span, VcfSource
@@ -344,7 +344,7 @@ class RayEngine:
                            f"{self.device} worker(s) score it")
                 items, total = _driver_items(chunks, skip), None
             for chunk, scored in _dispatch(pool, job.id, [job_ref], items, total,
-                                           self.run.progress):
+                                           self.run.progress, self.run.progress_interval):
                 if self.saver is not None and not self.saver.store.done(chunk.index):
                     raise OSError(f"a worker saved chunk {chunk.index} but it is not in "
                                   f"{self.saver.store.dir}: the output must be on a file "
@@ -399,7 +399,8 @@ def _driver_items(chunks: Iterable[VariantChunk], skip: Callable[[int], bool] | 
 
 def _dispatch(pool: _Pool, job_id: str, job_ref: list,
               items: Iterator[tuple[Work | None, list[int]]], total: int | None,
-              progress: bool) -> Iterator[tuple[VariantChunk, ScoredChunk | None]]:
+              progress: bool, interval: float = 30.0
+              ) -> Iterator[tuple[VariantChunk, ScoredChunk | None]]:
     """Send the work items to the pool (a few per worker at a time) and yield every chunk in
     input order once its item is done (``None`` items: done before)."""
     import ray
@@ -409,7 +410,8 @@ def _dispatch(pool: _Pool, job_id: str, job_ref: list,
     capacity = IN_FLIGHT_PER_WORKER * len(pool.actors)
     next_index = 0
     more = True
-    with tqdm(total=total, unit=" chunks", disable=not progress, desc="tbvar score") as bar:
+    # a bar on a terminal, else a line every ``interval`` seconds (a batch job's log)
+    with Progress(total, progress, interval, "tbvar score", unit="chunks") as bar:
         while more or in_flight or done:
             while more and len(in_flight) < capacity:
                 item = next(items, None)

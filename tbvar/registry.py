@@ -28,7 +28,7 @@ from tbvar.atomic import atomic_write
 from tbvar.cache import default_cache_dir
 from tbvar.checkpoint import file_sha256, load_model, read_model_info, save_model
 from tbvar.download import Progress, download_to
-from tbvar.errors import DownloadError, ModelFileError
+from tbvar.errors import DownloadError, ModelFileError, OfflineError
 
 REGISTRY_ENV = "TBVAR_REGISTRY"
 DEFAULT_MODEL = "tbinet"
@@ -190,8 +190,10 @@ def _download_entry(entry: RegistryEntry, directory: Path,
         try:
             return download(url, directory, progress=progress), url
         except DownloadError as exc:
-            errors.append(str(exc))
-    raise DownloadError("; ".join(errors))
+            errors.append(exc)
+    # every source unreachable: the machine is offline (OfflineError); else a download failed
+    offline = all(isinstance(exc, OfflineError) for exc in errors)
+    raise (OfflineError if offline else DownloadError)("; ".join(map(str, errors)))
 
 
 def _install(entry: RegistryEntry, source: Path, url: str | None, target: Path) -> None:
@@ -346,7 +348,7 @@ def resolve_model(spec: str | os.PathLike[str] | None, *,
         return fetch_model(spec, cache_dir=cache_dir, registry=registry, progress=progress)
     except DownloadError as exc:
         default = " (the default model)" if spec == DEFAULT_MODEL else ""
-        raise DownloadError(
+        raise type(exc)(
             f"model {spec!r}{default} is not installed in {models_dir(cache_dir)} and could "
             f"not be downloaded ({exc}); to install it by hand, {manual_instructions(entry)}"
         ) from None

@@ -16,8 +16,9 @@ from tbvar.engine_cli import (
     interruptible,
     resolve_model_arg,
 )
-from tbvar.formats import OUTPUT_FORMATS
+from tbvar.formats import OUTPUT_FORMATS, detect_format
 from tbvar.output import summary_path
+from tbvar.preflight import check_inputs, check_outputs
 from tbvar.scores import TASK_SCORES
 
 
@@ -37,9 +38,23 @@ def recorded_command(argv: list[str]) -> str:
     return "tbvar " + shlex.join(kept)
 
 
+def _is_dataset(output: str, fmt: str | None) -> bool:
+    """Whether ``output`` is a Parquet dataset (a directory); an unknown format is reported
+    by the run itself."""
+    try:
+        return detect_format(output, fmt) == "parquet-dataset"
+    except ValueError:
+        return False
+
+
 def _score(args: argparse.Namespace) -> int:
     output = str(args.output or default_output_name(args.input))
-    model = resolve_model_arg(args)
+    check_inputs({"input VCF": args.input, "genome": args.genome,
+                  "background": args.background, "contig map": args.contig_map})
+    check_outputs([output, summary_path(output)] + ([args.skipped] if args.skipped else []),
+                  [args.input, args.genome, args.background, args.contig_map],
+                  directories=[output] if _is_dataset(output, args.format) else [])
+    model = resolve_model_arg(args)  # may download: only once the paths are known to be fine
     summary = interruptible(lambda: score_vcf(
         args.input, args.genome, model, output=output, format=args.format, region=args.region,
         skipped=args.skipped, **engine_settings(args), **cluster_settings(args),
@@ -49,7 +64,10 @@ def _score(args: argparse.Namespace) -> int:
         command=recorded_command(getattr(args, "argv", sys.argv[1:]))), output)
     if isinstance(summary, int):
         return summary
-    if not args.quiet:
+    if args.quiet:  # warnings still matter: the run is probably wrong
+        for warning in summary.warnings():
+            print(f"tbvar: warning: {warning}", file=sys.stderr)
+    else:
         print(summary.format(), file=sys.stderr)
         print(f"wrote {output} and {summary_path(output)}"
               + (f" and {args.skipped}" if args.skipped else ""), file=sys.stderr)
@@ -67,8 +85,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("input", help="VCF, VCF.gz or BCF")
     parser.add_argument("-o", "--output", help="output .vcf[.gz], .bcf, .tsv[.gz] or "
                         ".parquet, or DIR/ for a Parquet dataset (one file per chunk; no data "
-                        "passes through the driver of a Ray run) (default: INPUT.tbvar.vcf.gz "
-                        "next to the input)")
+                        "passes through the driver of a Ray run); compressed VCF/BCF get a "
+                        ".tbi/.csi index when sorted (default: beside the input, same format: "
+                        "in.vcf.gz -> in.tbvar.vcf.gz, in.vcf -> in.tbvar.vcf, in.bcf -> "
+                        "in.tbvar.bcf)")
     parser.add_argument("--format", choices=OUTPUT_FORMATS, help="output format (default: "
                         "from the output name)")
     parser.add_argument("--scores", default="lod,diff", help="per-task scores for TSV/Parquet,"

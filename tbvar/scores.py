@@ -69,6 +69,19 @@ class VariantScores:
             raise ValueError(f"unknown score {name!r}; choose from {tuple(TASK_SCORES)}")
         return TASK_SCORES[name](self)
 
+    def exchanged(self, rows: np.ndarray) -> VariantScores:
+        """These scores with REF and ALT (probabilities and attention) exchanged in ``rows``
+        (a boolean mask ``(n,)``): every score of those rows then measures REF against ALT."""
+        def swap(ref: np.ndarray | None, alt: np.ndarray | None) -> tuple:
+            if ref is None or alt is None:
+                return ref, alt
+            mask = rows[:, None]
+            return np.where(mask, alt, ref), np.where(mask, ref, alt)
+
+        (ref, alt), (ref_a, alt_a) = swap(self.ref, self.alt), swap(self.ref_attention,
+                                                                    self.alt_attention)
+        return VariantScores(ref, alt, ref_a, alt_a, self.center_bin, self.background)
+
     @cached_property
     def lod(self) -> np.ndarray:
         """logit(alt) − logit(ref), computed once in float64 from the float32 probabilities."""

@@ -29,7 +29,11 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` → first CUDA device if available, else CPU; otherwise ``torch.device(device)``."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {str(device)!r}; use auto, cpu, cuda or cuda:N") \
+            from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but CUDA is not available")
     return resolved

@@ -29,9 +29,10 @@ from tbvar.options import ScoreOptions
 from tbvar.run_summary import RunSummary
 from tbvar.scores import VariantScores
 from tbvar.scoring import Scorer
+from tbvar.text import percent_encode
 from tbvar.variant_summaries import lod_summaries, p_summaries
 from tbvar.variants import STATUS_OK, VariantChunk, allele_frame, classify
-from tbvar.windows import Windows, build_windows
+from tbvar.windows import ANCHORS, Windows, build_windows
 
 
 @dataclass
@@ -95,14 +96,17 @@ class ScoringStage:
                                    dtype=np.int64)
         self.labels = np.asarray(labels, dtype=object)[self.selected]
         self.score_columns = [f"{s}.{label}" for s in options.scores for label in self.labels]
+        # labels inside text summaries (max_lod_task, top_tasks, min_p_task): percent-encoded
+        self.text_labels = percent_encode(self.labels)
 
     def prepare(self, chunk: VariantChunk) -> PreparedChunk:
         """Classify a chunk's alleles and gather the windows of the scorable ones."""
         alleles = classify(chunk.alleles, self.genome, self.options.max_allele_length,
                            self.options.ref_mismatch)
         ok = alleles[alleles["status"] == STATUS_OK]
-        return PreparedChunk(chunk, alleles,
-                             build_windows(self.genome, ok, self.scorer.sequence_length))
+        length = self.scorer.sequence_length
+        return PreparedChunk(chunk, alleles, build_windows(
+            self.genome, ok, length, ANCHORS[self.options.anchor](length)))
 
     def infer(self, prepared: PreparedChunk) -> VariantScores:
         """The model's scores of a prepared chunk's windows (with the background, if any)."""
@@ -115,6 +119,8 @@ class ScoringStage:
         ok = np.flatnonzero(alleles["status"].to_numpy() == STATUS_OK)
         n = len(alleles)
         rows = alleles.drop(columns=["contig"]).reset_index(drop=True)
+        if self.options.orientation == "input":
+            scores, rows = _input_orientation(scores, rows, ok)
         rows["contains_n"] = _scatter(((windows.ref == N_CODE) | (windows.alt == N_CODE))
                                       .any(axis=1), ok, n, fill=False)
         rows["edge"] = _scatter(windows.edge, ok, n, fill=False)
@@ -135,12 +141,12 @@ class ScoringStage:
 
     def _variant_columns(self, scores: VariantScores) -> dict[str, np.ndarray]:
         """Per-variant summaries of the scored alleles: of lod, attention, p-values."""
-        columns = {**lod_summaries(scores.lod[:, self.selected], self.labels,
+        columns = {**lod_summaries(scores.lod[:, self.selected], self.text_labels,
                                    self.options.top_k),
                    **scores.attention_scores()}
         if self.background is not None:
             columns.update(p_summaries(scores.p[:, self.selected], scores.z[:, self.selected],
-                                       self.labels))
+                                       self.text_labels))
         return columns
 
     def __call__(self, chunk: VariantChunk) -> ScoredChunk:
@@ -154,13 +160,31 @@ class ScoringStage:
         return self(VariantChunk(allele_frame([]))).rows
 
 
+def _input_orientation(scores: VariantScores, rows: pd.DataFrame, ok: np.ndarray
+                       ) -> tuple[VariantScores, pd.DataFrame]:
+    """Rows swapped to match the genome put back in the input's orientation: alleles as
+    given, scores measuring the input's ALT against its REF."""
+    swapped = rows["swapped"].to_numpy(dtype=bool)
+    if not swapped.any():
+        return scores, rows
+    rows = rows.copy()
+    rows.loc[swapped, ["ref", "alt"]] = rows.loc[swapped, ["alt", "ref"]].to_numpy()
+    return scores.exchanged(swapped[ok]), rows
+
+
 def _scatter(values: np.ndarray, rows: np.ndarray, n: int,
-             fill: object = None) -> np.ndarray:
-    """Values of scored ``rows`` placed into an n-row column; elsewhere ``fill`` or, by
-    dtype, NaN (floats), -1 (integers) or ``''`` (text)."""
+             fill: object = None) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """Values of scored ``rows`` placed into an n-row column; elsewhere ``fill`` or missing:
+    NaN (floats), ``<NA>`` (integers, a nullable ``Int32`` column) or ``None`` (text)."""
     values = np.asarray(values)
+    if fill is None and values.dtype.kind == "i":
+        data = np.zeros(n, dtype=values.dtype)
+        data[rows] = values
+        mask = np.ones(n, dtype=bool)
+        mask[rows] = False
+        return pd.arrays.IntegerArray(data, mask)
     if fill is None:
-        fill = {"f": np.nan, "i": -1}.get(values.dtype.kind, "")
-    out = np.full(n, fill, dtype=values.dtype if values.dtype.kind in "fib" else object)
+        fill = np.nan if values.dtype.kind == "f" else None
+    out = np.full(n, fill, dtype=values.dtype if values.dtype.kind in "fb" else object)
     out[rows] = values
     return out

@@ -60,3 +60,21 @@ def join_columns(parts: np.ndarray, separator: str) -> np.ndarray:
     for column in parts[:, 1:].T:
         joined = joined + separator + column
     return joined
+
+
+#: Characters percent-encoded in task labels inside text fields (VCF 4.3 INFO reserves
+#: ``,;=%`` and whitespace; ``&`` and ``:`` separate tbvar's own lists ``label:lod&...``).
+RESERVED = "%,;=&: \t\r\n"
+
+
+def percent_encode(labels: Sequence[str]) -> np.ndarray:
+    """Labels with :data:`RESERVED` characters written as ``%XX`` (``%2C`` for ``,``)."""
+    table = str.maketrans({c: f"%{ord(c):02X}" for c in RESERVED})
+    return np.array([str(label).translate(table) for label in labels], dtype=object)
+
+
+def percent_decode(text: str) -> str:
+    """Inverse of :func:`percent_encode` for one value."""
+    from urllib.parse import unquote
+
+    return unquote(text)

@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from tbvar.errors import VariantInputError
 from tbvar.genome import BASE_TO_CODE, Genome
-from tbvar.vcf_reader import RawRecord, VariantInputError, VcfSource
+from tbvar.vcf_reader import RawRecord, VcfSource
 
 __all__ = ["VariantInputError", "VariantChunk", "classify", "iter_vcf_chunks",
            "iter_source_chunks", "chunk_records", "SourceChunks", "alleles_from_frame"]
@@ -131,7 +132,8 @@ def classify(alleles: pd.DataFrame, genome: Genome, max_allele_length: int = 100
     differs from the genome does: ``skip`` (status ``ref_mismatch``), ``flip`` (if the ALT
     matches the genome there, REF and ALT are swapped in the row, which is scored and marked
     ``swapped``; otherwise ``ref_mismatch``) or ``use-vcf`` (scored with the VCF's REF).
-    ``ref_match`` always says whether the VCF's REF matched.
+    ``ref_match`` says whether the VCF's REF matched (missing for rows whose REF was never
+    compared: bad alleles, unknown contigs, positions off the contig).
     """
     if ref_mismatch not in REF_MISMATCH_POLICIES:
         raise ValueError(f"ref_mismatch must be one of {REF_MISMATCH_POLICIES}")
@@ -144,6 +146,7 @@ def classify(alleles: pd.DataFrame, genome: Genome, max_allele_length: int = 100
     contig = np.array([fasta_names[chrom] for chrom in chroms], dtype=object)
     status[(status == STATUS_OK) & pd.isna(contig)] = "unknown_contig"
     ref_match = np.zeros(len(out), dtype=bool)
+    compared = np.zeros(len(out), dtype=bool)  # rows whose REF was compared with the genome
     swapped = np.zeros(len(out), dtype=bool)
     checkable = np.flatnonzero(status == STATUS_OK)
     positions = out["pos"].to_numpy(dtype=np.int64) - 1
@@ -155,6 +158,7 @@ def classify(alleles: pd.DataFrame, genome: Genome, max_allele_length: int = 100
         status[rows[~inside]] = "bad_position"
         codes = genome.codes(name)
         ref_match[rows] = _matches_genome(codes, pos0, refs) & inside
+        compared[rows] = inside
         if ref_mismatch == "flip":
             wrong = rows[inside & ~ref_match[rows]]
             swapped[wrong] = _matches_genome(codes, positions[wrong], out["alt"].iloc[wrong])
@@ -167,7 +171,7 @@ def classify(alleles: pd.DataFrame, genome: Genome, max_allele_length: int = 100
         out["alt"] = np.where(swapped, vcf_ref, vcf_alt)
     out["status"] = status
     out["contig"] = contig
-    out["ref_match"] = ref_match
+    out["ref_match"] = pd.arrays.BooleanArray(ref_match, ~compared)  # <NA>: never compared
     out["swapped"] = swapped
     return out
 

@@ -28,16 +28,14 @@ from dataclasses import dataclass
 import pysam
 from cyvcf2 import VCF
 
+from tbvar.errors import VariantInputError
+from tbvar.genome import contig_name_candidates
 from tbvar.vcf_index import index_path
 
 HEADER_COLUMNS = ("#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
 _DEFINITION = re.compile(r"^##(INFO|FORMAT|FILTER|contig)=<ID=([^,>]*)")
 _POS = re.compile(r"[0-9]{1,18}")
 _ADDED = 'Description="Not defined in the input header; added by tbvar"'
-
-
-class VariantInputError(ValueError):
-    """An input file or table cannot be read; the message names the file and record."""
 
 
 @dataclass
@@ -215,6 +213,32 @@ class VcfSource:
         except Exception as exc:  # cyvcf2 raises bare Exception / OSError
             raise VariantInputError(f"{self.path}: not a readable BCF file ({exc})") from None
 
+    def count_records(self) -> int | None:
+        """Records in the file when that is cheap to know: from a .tbi/.csi index's statistics,
+        or by counting the lines of a plain-text VCF; ``None`` otherwise (a gzip file without
+        index, a ``--region`` query)."""
+        if self.region:
+            return None
+        if any(os.path.exists(self.path + ext) for ext in (".tbi", ".csi")):
+            previous = pysam.set_verbosity(0)
+            reader = VCF(self.path)
+            try:
+                return int(reader.num_records)
+            except Exception:  # cyvcf2: bare Exception when the index lacks statistics
+                return None
+            finally:
+                reader.close()
+                pysam.set_verbosity(previous)
+        if self.compressed:
+            return None
+        lines = 0
+        with open(self.path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 24), b""):
+                lines += block.count(b"\n")
+            handle.seek(max(handle.tell() - 1, 0))
+            lines += handle.read(1) not in (b"\n", b"")  # a last line without line end
+        return lines - self.header.count("\n")
+
     def header_additions(self) -> list[str]:
         """Header lines defining IDs that records used but the header did not define.
 
@@ -349,6 +373,17 @@ class VcfSource:
                 count += 1
                 yield record
 
+    def _indexed_span(self, contigs: Sequence[str]) -> Span:
+        """The parsed region with its contig named as in the index (``17`` finds ``chr17``,
+        as record contigs are harmonised with the genome)."""
+        contig, start, end = parse_region(self.region, contigs)
+        found = next((name for name in [contig, *contig_name_candidates(contig)]
+                      if name in contigs), None)
+        if found is None:
+            raise self._fail(None, f"region {self.region!r}: contig {contig!r} is not in the "
+                                   f"index (indexed: {', '.join(contigs)})")
+        return found, start, end
+
     def _region_records(self) -> Iterator[RawRecord]:
         try:
             tabix = self._open_tabix()
@@ -356,13 +391,9 @@ class VcfSource:
             raise self._fail(None, f"cannot query region {self.region!r}: the file must be "
                                    f"bgzip-compressed with a tabix/CSI index ({exc})") from None
         try:
-            span = parse_region(self.region, tabix.contigs)
-            contig = span[0]
-            if contig not in tabix.contigs:
-                raise self._fail(None, f"region {self.region!r}: contig {contig!r} is not in "
-                                       f"the index (indexed: {', '.join(tabix.contigs)})")
+            span = self._indexed_span(tabix.contigs)
             try:
-                lines = tabix.fetch(region=self.region)
+                lines = tabix.fetch(span[0], max(span[1], 1) - 1, span[2])
             except ValueError:
                 raise self._fail(None, f"invalid region {self.region!r} (use chrom or "
                                        "chrom:start-end)") from None
@@ -373,9 +404,9 @@ class VcfSource:
     def _bcf_records(self) -> Iterator[RawRecord]:
         reader = self._open_cyvcf2()
         try:
-            span = parse_region(self.region, reader.seqnames) if self.region else None
+            span = self._indexed_span(reader.seqnames) if self.region else None
             try:
-                variants = reader(self.region) if self.region else iter(reader)
+                variants = reader(_region_text(span)) if span else iter(reader)
             except Exception as exc:  # cyvcf2 raises bare Exception
                 raise self._fail(None, f"cannot query region {self.region!r} ({exc}); the "
                                        "BCF must be indexed (bcftools index)") from None

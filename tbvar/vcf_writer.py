@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pysam
 from cyvcf2 import VCF, Writer
 
 from tbvar import bgzf
@@ -22,10 +23,12 @@ from tbvar.text import format_floats, join_columns
 from tbvar.writers import concatenate_parts, write_parts
 
 INFO_FIELDS = (
-    ("TBVAR_STATUS", "String", "tbvar status per ALT: ok, or why it was not scored"),
+    ("TBVAR_STATUS", "String", "tbvar status per ALT: ok, or why it was not scored "
+                               "(no_alt: a record without ALT, one value)"),
     ("TBVAR_FLAGS", "String", "flags per ALT joined by '&': ref_mismatch (REF differs from "
-                              "the genome), contains_n (a window holds N), edge (a window "
-                              "passes a contig end); '.' if none"),
+                              "the genome), swapped (REF and ALT swapped to match the genome, "
+                              "--ref-mismatch flip), contains_n (a window holds N), edge (a "
+                              "window passes a contig end); '.' if none"),
     ("TBVAR_MAXLOD", "Float", "log-odds difference logit(alt)-logit(ref) (forward/reverse-"
                               "complement averaged) of the task with the largest |lod|"),
     ("TBVAR_MAXLOD_TASK", "String", "task(s) reaching the largest |lod| (cell|target|"
@@ -86,7 +89,8 @@ def _flags(rows: pd.DataFrame) -> np.ndarray:
     """``TBVAR_FLAGS`` per allele row: the set flags joined by ``&``, ``.`` for none."""
     ok = rows["status"].to_numpy(dtype=object) == "ok"
     swapped = rows["swapped"] if "swapped" in rows else pd.Series(False, index=rows.index)
-    on = (ok & ~rows["ref_match"].to_numpy(bool), swapped.to_numpy(bool),
+    matched = rows["ref_match"].to_numpy(dtype=bool, na_value=True)
+    on = (ok & ~matched, swapped.to_numpy(bool),
           rows["contains_n"].to_numpy(bool), rows["edge"].to_numpy(bool))
     code = sum(flag.astype(np.int64) << bit for bit, flag in enumerate(on))
     return _FLAG_TEXT[code]
@@ -125,8 +129,11 @@ def _record_info(rows: pd.DataFrame, n_records: int) -> np.ndarray:
     ALTs are joined by ``,`` (Number=A).
     """
     record_index = rows["record_index"].to_numpy()
-    return _join_per_record(record_index - (record_index[0] if len(rows) else 0),
-                            rows["alt_index"].to_numpy(), _info_values(rows), n_records)
+    record = record_index - (record_index[0] if len(rows) else 0)
+    alt_index = rows["alt_index"].to_numpy()
+    info = _join_per_record(record, alt_index, _info_values(rows), n_records)
+    info[record[alt_index < 0]] = "TBVAR_STATUS=no_alt"  # every record carries its status
+    return info
 
 
 def _join_per_record(record: np.ndarray, alt_index: np.ndarray,
@@ -218,6 +225,28 @@ class VcfWriter:
                 _vcf_to_bcf(text, target)
             finally:
                 text.unlink(missing_ok=True)
+        if self.index_suffix:
+            _index(target, self.bcf)
+
+    @property
+    def index_suffix(self) -> str | None:
+        """The index written beside a compressed output: ``.tbi`` (VCF.gz), ``.csi`` (BCF)."""
+        if not self.compressed:
+            return None
+        return ".csi" if self.bcf else ".tbi"
+
+
+def _index(path: Path, bcf: bool) -> None:
+    """Index a compressed output in place (``PATH.tbi`` / ``PATH.csi``); records out of
+    position order (allowed in the input) cannot be indexed, and then no index is written."""
+    previous = pysam.set_verbosity(0)
+    try:
+        pysam.tabix_index(str(path), preset="bcf" if bcf else "vcf", csi=bcf, force=True,
+                          keep_original=True)
+    except (OSError, ValueError):
+        Path(f"{path}{'.csi' if bcf else '.tbi'}").unlink(missing_ok=True)
+    finally:
+        pysam.set_verbosity(previous)
 
 
 def _with_q(part: bytes, values: np.ndarray, compressed: bool) -> bytes:

@@ -19,6 +19,10 @@ import pandas as pd
 from tbvar.genome import BASE_TO_CODE, Genome
 from tbvar.model import N_CODE
 
+#: Where the first REF base sits in a window of length L: tbvar's ``center`` (index L/2) or
+#: ``deepsea`` (index L/2 − 1, as DeepSEA's and ExPecto's scripts and Selene place it).
+ANCHORS = {"center": lambda length: length // 2, "deepsea": lambda length: length // 2 - 1}
+
 
 @dataclass(frozen=True)
 class Windows:
@@ -52,8 +56,8 @@ def pad_alleles(alleles: list[str] | pd.Series) -> tuple[np.ndarray, np.ndarray]
 
 
 def allele_windows(contig_codes: np.ndarray, pos0: np.ndarray, ref_len: np.ndarray,
-                   allele_codes: np.ndarray, allele_len: np.ndarray, length: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
+                   allele_codes: np.ndarray, allele_len: np.ndarray, length: int,
+                   anchor: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Windows with an allele substituted for the REF span, all variants on one contig.
 
     Parameters
@@ -74,7 +78,8 @@ def allele_windows(contig_codes: np.ndarray, pos0: np.ndarray, ref_len: np.ndarr
     edge
         ``(n,)`` True where the window needed bases outside the contig.
     """
-    offset = np.arange(length, dtype=np.int64)[None, :] - length // 2
+    first = length // 2 if anchor is None else anchor
+    offset = np.arange(length, dtype=np.int64)[None, :] - first
     pos0 = np.asarray(pos0, dtype=np.int64)[:, None]
     alen = np.asarray(allele_len, dtype=np.int64)[:, None]
     in_allele = (offset >= 0) & (offset < alen)
@@ -88,9 +93,11 @@ def allele_windows(contig_codes: np.ndarray, pos0: np.ndarray, ref_len: np.ndarr
     return windows.astype(np.uint8, copy=False), outside.any(axis=1)
 
 
-def build_windows(genome: Genome, alleles: pd.DataFrame, length: int) -> Windows:
+def build_windows(genome: Genome, alleles: pd.DataFrame, length: int,
+                  anchor: int | None = None) -> Windows:
     """REF and ALT windows of length L for allele rows (needs ``contig``, ``pos``, ``ref``,
-    ``alt``), rows in the order of ``alleles``."""
+    ``alt``), rows in the order of ``alleles``; the first REF base sits at window index
+    ``anchor`` (default L/2; DeepSEA, ExPecto and Selene use L/2 − 1, :data:`ANCHORS`)."""
     n = len(alleles)
     ref_windows = np.empty((n, length), dtype=np.uint8)
     alt_windows = np.empty((n, length), dtype=np.uint8)
@@ -103,8 +110,8 @@ def build_windows(genome: Genome, alleles: pd.DataFrame, length: int) -> Windows
         ref_codes, ref_len = pad_alleles(alleles["ref"].iloc[rows])
         alt_codes, alt_len = pad_alleles(alleles["alt"].iloc[rows])
         ref_windows[rows], ref_edge = allele_windows(codes, pos0[rows], ref_len, ref_codes,
-                                                     ref_len, length)
+                                                     ref_len, length, anchor)
         alt_windows[rows], alt_edge = allele_windows(codes, pos0[rows], ref_len, alt_codes,
-                                                     alt_len, length)
+                                                     alt_len, length, anchor)
         edge[rows] = ref_edge | alt_edge
     return Windows(ref_windows, alt_windows, edge)

@@ -33,11 +33,20 @@ def _arrow_schema(rows: pd.DataFrame, metadata: dict[str, str]):  # -> pyarrow.S
     """Arrow schema fixed by column dtypes (text columns are strings even when all-missing)."""
     import pyarrow as pa
 
-    fields = [pa.field(name, pa.string() if pd.api.types.is_string_dtype(dtype)
-                       or dtype.kind == "O" else pa.from_numpy_dtype(dtype))
-              for name, dtype in rows.dtypes.items()]
+    fields = [pa.field(name, _arrow_type(dtype)) for name, dtype in rows.dtypes.items()]
     meta = {f"tbvar.{k}".encode(): str(v).encode() for k, v in metadata.items()}
     return pa.schema(fields, metadata=meta)
+
+
+def _arrow_type(dtype: object):  # -> pyarrow.DataType
+    """Arrow type of a result column's dtype (text, nullable Int32/boolean, numpy)."""
+    import pyarrow as pa
+
+    if pd.api.types.is_string_dtype(dtype) or getattr(dtype, "kind", "") == "O":
+        return pa.string()
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype):  # Int32, boolean
+        return pa.from_numpy_dtype(dtype.numpy_dtype)
+    return pa.from_numpy_dtype(dtype)
 
 
 def _arrow_table(rows: pd.DataFrame, schema):  # (pd.DataFrame, pyarrow.Schema) -> pyarrow.Table
@@ -67,7 +76,7 @@ def _tsv_field(values: pd.Series) -> np.ndarray:
         return format_floats(values.to_numpy(), missing=TSV_MISSING)
     if values.dtype == bool:
         return np.where(values.to_numpy(), "True", "False").astype(object)
-    if pd.api.types.is_integer_dtype(values.dtype):
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind == "i":
         return values.to_numpy().astype(str).astype(object)
     text = values.astype(object).where(values.notna(), TSV_MISSING).astype(str)
     special = text.str.contains(r'[\t"\r\n]', regex=True).to_numpy(dtype=bool)

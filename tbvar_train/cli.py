@@ -10,6 +10,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from tbvar.version import __version__
+
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "tbvar_train.fetch", "tbvar_train.deepsea", "tbvar_train.prepare", "tbvar_train.simulate",
     "tbvar_train.simgenome", "tbvar_train.fit_cli", "tbvar_train.evaluate",
@@ -20,7 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``tbvar-train`` argument parser with every registered sub-command."""
     import importlib
 
-    parser = argparse.ArgumentParser(prog="tbvar-train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="tbvar-train",
+        description="Train TBiNet models (and the DanQ/DeepSEA baselines) for tbvar: get or "
+                    "make training data, fit on a GPU or CPU, evaluate per task.")
+    parser.add_argument("--version", action="version", version=f"tbvar-train {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
@@ -30,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``tbvar-train``."""
     args = build_parser().parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
     try:
         return int(args.func(args) or 0)
     except (ValueError, OSError) as exc:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from tbvar.tasks import TBINET_FIRST_DEEPSEA_COLUMN, deepsea_features, tbinet_tasks
-from tbvar_train.shards import ShardWriter, file_provenance
+from tbvar_train.shards import ShardWriter, command_line, file_provenance
 
 N_DEEPSEA_FEATURES = 919
 N_TBINET_TASKS = 690
@@ -249,7 +249,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     meta = convert_deepsea(args.bundle, args.out, all_919=args.all_919, chunk=args.chunk,
                            hash_inputs=not args.no_sha256, overwrite=args.overwrite,
-                           progress=sys.stderr.isatty(), command=" ".join(sys.argv))
+                           progress=sys.stderr.isatty(), command=command_line(args.argv))
     print(f"wrote {args.out}: {meta['splits']} samples, {meta['n_tasks']} tasks, "
           f"L = {meta['sequence_length']}", file=sys.stderr)
     return 0

@@ -32,8 +32,10 @@ def write_metrics(out: Path, history: list[dict[str, Any]],
 
 
 def fit_command(options: FitOptions) -> str:
-    """The ``tbvar-train fit`` command line equivalent to ``options`` (for provenance)."""
-    words = ["tbvar-train", "fit", "--data", options.data, "--out", options.out,
+    """The ``tbvar-train fit`` command line equivalent to ``options`` (for provenance; the
+    data and run directories by name only, as they are in the model's provenance)."""
+    words = ["tbvar-train", "fit", "--data", Path(options.data).name,
+             "--out", Path(options.out).name,
              "--arch", options.arch, "--epochs", options.epochs, "--patience", options.patience,
              "--batch-size", options.batch_size, "--lr", options.lr, "--seed", options.seed,
              "--device", options.device, "--precision", options.precision]
@@ -58,7 +60,7 @@ def export_best(trainer: _Trainer, options: FitOptions) -> Path:
     provenance = {
         "trained_by": "tbvar-train fit", "tbvar_version": tbvar.__version__,
         "torch_version": torch.__version__, "command": fit_command(options),
-        "data": str(Path(options.data).resolve()),
+        "data": Path(options.data).name,
         "data_meta": {k: v for k, v in meta.items() if k != "tasks"},
         "arch": options.arch, "seed": options.seed, "epochs_run": state["epoch"],
         "best_epoch": state["best_epoch"], "best_valid_loss": state["best_valid_loss"],

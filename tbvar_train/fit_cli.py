@@ -34,7 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "launch with torchrun (batch size is per process).")
     parser.add_argument("--data", required=True, help="tbvar shard directory (meta.json ...)")
     parser.add_argument("--out", required=True, help="run directory (created)")
-    parser.add_argument("--arch", choices=ARCHITECTURES, default="tbinet")
+    parser.add_argument("--arch", choices=ARCHITECTURES, default="tbinet",
+                        help="architecture (default tbinet); every one exports a model file "
+                        "that tbvar score reads")
     parser.add_argument("--init", choices=INITIALISATIONS, default="keras",
                         help="weight initialisation: keras (the reference code's Keras 2.2.4 "
                         "defaults, default) or torch (PyTorch defaults)")
@@ -42,15 +44,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--patience", type=int, default=10,
                         help="early-stopping patience on the validation loss (default 10)")
     parser.add_argument("--batch-size", type=int, default=100, help="per process (default 100)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr", type=float, default=1e-3,
+                        help="Adam learning rate (default 0.001, the paper's)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of initialisation, shuffling and dropout (default 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="auto = bf16 autocast on CUDA, fp32 on CPU")
     parser.add_argument("--small-model-config", type=_model_config, default={},
                         metavar="JSON", help="architecture hyper-parameter overrides (JSON "
                         "object or file), e.g. '{\"n_kernels\": 32, \"lstm_units\": 16}'")
-    parser.add_argument("--max-steps-per-epoch", type=int, default=None)
+    parser.add_argument("--max-steps-per-epoch", type=int, default=None,
+                        help="cap the optimiser steps per epoch (default: the whole split)")
     parser.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
                         help="also checkpoint every STEPS steps within an epoch")
     parser.add_argument("--resume", action="store_true",

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from tbvar.genome import Genome
-from tbvar_train.shards import ShardWriter, file_provenance
+from tbvar.progress import Progress
+from tbvar_train.shards import ShardWriter, command_line, file_provenance
 
 TABLE_COLUMNS = ("path", "cell_type", "target", "treatment")
 HEADER_PREFIXES = ("#", "track", "browser")
@@ -157,7 +158,7 @@ def prepare_dataset(genome_path: str | os.PathLike[str], table_path: str | os.Pa
                     chroms: Sequence[str] | None = None, bin_size: int = 200, flank: int = 400,
                     seed: int = 0, hash_inputs: bool = True, overwrite: bool = False,
                     cache_dir: str | os.PathLike[str] | None = None,
-                    command: str | None = None) -> dict[str, Any]:
+                    command: str | None = None, progress: bool = False) -> dict[str, Any]:
     """Build tbvar shards from a genome and a peak table; returns a summary dict.
 
     Encoded contigs are memory-mapped from tbvar's genome cache (``cache_dir``, see
@@ -222,8 +223,10 @@ def prepare_dataset(genome_path: str | os.PathLike[str], table_path: str | os.Pa
         "command": command,
     }
     offsets = dict.fromkeys(counts, 0)
-    with ShardWriter(out_dir, length, tasks, counts, True, provenance,
-                     overwrite=overwrite) as writer:
+    shown = Progress(sum(counts.values()), progress, desc="tbvar-train prepare",
+                     unit="windows")
+    with shown, ShardWriter(out_dir, length, tasks, counts, True, provenance,
+                            overwrite=overwrite) as writer:
         for contig in contigs:
             kept, y, _ = label(contig)
             if not len(kept):
@@ -243,6 +246,7 @@ def prepare_dataset(genome_path: str | os.PathLike[str], table_path: str | os.Pa
                     x = codes[starts[:, None] + np.arange(length)]
                     writer.write(split, offsets[split], x, y[chunk])
                     offsets[split] += len(chunk)
+                    shown.update(len(chunk))
         writer.meta["provenance"]["counts"] = {
             "bins": n_bins, "kept": sum(counts.values()), "edge_dropped": n_edge,
             "peaks_on_unknown_contigs": unknown, "splits": counts}
@@ -255,7 +259,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``prepare`` to the ``tbvar-train`` parser."""
     parser = subparsers.add_parser(
         "prepare", help="build a DeepSEA-style dataset from a genome and peak files",
-        description=__doc__.split("\n\n")[1])
+        description="A DeepSEA-style dataset from a genome FASTA and peak files: the genome "
+                    "is cut into 200 bp bins (inputs: the bin plus 400 bp each side); a task "
+                    "is positive for a bin when more than half of it lies inside one of its "
+                    "peaks; only bins positive for some task are kept; a sample of the "
+                    "validation contig validates, the test contigs test, the rest trains.")
     parser.add_argument("--genome", required=True, help="genome FASTA (plain or bgzip)")
     parser.add_argument("--peaks", required=True,
                         help="TSV with columns path, cell_type, target, treatment (one peak "
@@ -276,6 +284,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="do not hash the inputs for the provenance record")
     parser.add_argument("--cache-dir", help="encoded-genome cache (default: tbvar's cache)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    parser.add_argument("--no-progress", action="store_true", help="no progress on stderr")
     parser.set_defaults(func=_run)
 
 
@@ -289,7 +298,7 @@ def _run(args: argparse.Namespace) -> int:
         valid_size=args.valid_size, test_chroms=_split_list(args.test_chroms),
         chroms=_split_list(args.chroms) or None, bin_size=args.bin, flank=args.flank,
         seed=args.seed, hash_inputs=not args.no_sha256, overwrite=args.overwrite,
-        cache_dir=args.cache_dir, command=" ".join(sys.argv))
+        cache_dir=args.cache_dir, command=command_line(args.argv), progress=not args.no_progress)
     print(f"kept {counts['kept']} of {counts['bins']} {args.bin}-bp bins: those positive for "
           f"at least one task (DeepSEA's rule); {counts['edge_dropped']} positive bins dropped "
           f"because the window ran off a chromosome end; {counts['peaks_on_unknown_contigs']} "

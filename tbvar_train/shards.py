@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from tbvar.atomic import commit_directory, staging_directory
 
 FORMAT = "tbvar-shards"
 VERSION = 1
@@ -54,30 +56,6 @@ def _task_records(tasks: pd.DataFrame | Sequence[Mapping[str, Any]]) -> list[dic
     if not records:
         raise ShardError("a shard dataset needs at least one task")
     return records
-
-
-def staging_directory(out_dir: str | os.PathLike[str], overwrite: bool = False) -> Path:
-    """A new hidden directory beside ``out_dir`` to fill before :func:`commit_directory`.
-
-    Raises :class:`FileExistsError` if ``out_dir`` exists and not ``overwrite``.
-    """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise FileExistsError(f"{out_dir}: already exists (remove it or overwrite)")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-
-
-def commit_directory(staging: Path, out_dir: str | os.PathLike[str]) -> None:
-    """Move the filled ``staging`` directory to ``out_dir``, replacing what is there."""
-    out_dir = Path(out_dir)
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        os.replace(out_dir, old)
-    os.replace(staging, out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 class ShardWriter:
@@ -249,11 +227,18 @@ def load_split(shard_dir: str | os.PathLike[str], split: str) -> tuple[np.ndarra
             np.load(root / f"{split}.y.npy", mmap_mode="r"))
 
 
+def command_line(argv: Sequence[str]) -> str:
+    """The ``tbvar-train`` command line of a run, for provenance."""
+    return "tbvar-train " + shlex.join(argv)
+
+
 def file_provenance(path: str | os.PathLike[str], sha256: bool = True) -> dict[str, Any]:
-    """``{"path", "size", "sha256"}`` of an input file (sha256 omitted when ``sha256=False``)."""
+    """``{"path", "size", "sha256"}`` of an input file (sha256 omitted when ``sha256=False``);
+    the path is the file's name only, so that models trained on the data carry no paths of
+    the machine that made it (size and checksum identify the content)."""
     from tbvar.checkpoint import file_sha256
 
-    record: dict[str, Any] = {"path": os.path.abspath(path), "size": os.path.getsize(path)}
+    record: dict[str, Any] = {"path": os.path.basename(path), "size": os.path.getsize(path)}
     if sha256:
         record["sha256"] = file_sha256(path)
     return record

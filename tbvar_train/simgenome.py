@@ -30,8 +30,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from tbvar_train.motifs import bundled_meme_path, read_meme
-from tbvar_train.shards import commit_directory, file_provenance, staging_directory
+from tbvar.atomic import commit_directory, staging_directory
+from tbvar.meme import jaspar_path, read_meme
+from tbvar_train.shards import command_line, file_provenance
 from tbvar_train.simulate import (
     DEFAULT_MOTIFS,
     default_tasks,
@@ -143,7 +144,7 @@ def simulate_genome(out_dir: str | os.PathLike[str], motif_names: list[str] | No
         "format": "tbvar-simgenome", "version": 1,
         "source": "tbvar-train simulate-genome (sparse planted JASPAR motifs in uniform "
                   "background)",
-        "motifs": file_provenance(motifs_path or bundled_meme_path()),
+        "motifs": file_provenance(motifs_path or jaspar_path()),
         "tasks": [{**record, "motif": task.motif.label}
                   for record, task in zip(task_records(tasks), tasks, strict=True)],
         "parameters": {"seed": seed, "n_contigs": n_contigs, "contig_length": contig_length,
@@ -189,7 +190,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="bp per contig (default 200000)")
     parser.add_argument("--site-density", type=float, default=0.01,
                         help="fraction of bases in planted sites (default 0.01)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--destroy-width", type=int, default=1,
                         help="bases changed per destroying/control variant (default 1: SNVs)")
     parser.add_argument("--min-distance", type=int, default=100,
@@ -205,7 +206,7 @@ def _run(args: argparse.Namespace) -> int:
         args.out, motif_names=names, n_contigs=args.contigs, contig_length=args.contig_length,
         site_density=args.site_density, seed=args.seed, motifs_path=args.motifs,
         destroy_width=args.destroy_width, min_distance=args.min_distance,
-        overwrite=args.overwrite, command=" ".join(sys.argv))
+        overwrite=args.overwrite, command=command_line(args.argv))
     meta: dict[str, Any] = json.loads(files.meta.read_text(encoding="utf-8"))
     print(f"wrote {args.out}: {meta['sites']} sites ({meta['site_fraction']:.2%} of "
           f"{args.contigs * args.contig_length} bp), {meta['variants']['destroying']} "

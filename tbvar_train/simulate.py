@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tbvar_train.motifs import Motif, bundled_meme_path, find_motif, read_meme
-from tbvar_train.shards import ShardWriter, file_provenance
+from tbvar.meme import Motif, find_motif, jaspar_path, read_meme
+from tbvar_train.shards import ShardWriter, command_line, file_provenance
 
 #: Motif-task defaults: well-known TFs whose JASPAR matrices carry >= 14 bits, so chance
 #: matches in 1 kb of uniform background are rare (a 10-bit motif such as GATA1's would occur
@@ -221,7 +221,7 @@ def simulate_dataset(out_dir: str | os.PathLike[str], n_tasks: int = 8, n_gramma
     flank = seq_len // 2
     provenance = {
         "source": "tbvar-train simulate (planted JASPAR motifs in uniform background)",
-        "motifs": file_provenance(motifs_path or bundled_meme_path()),
+        "motifs": file_provenance(motifs_path or jaspar_path()),
         "tasks": [{"target": t.target, "motif": t.motif.label,
                    "partner": t.partner.label if t.partner else None,
                    "gap": list(t.gap) if t.partner else None} for t in tasks],
@@ -277,18 +277,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--n-tasks", type=int, default=8, help="number of tasks (default 8)")
     parser.add_argument("--n-grammar", type=int, default=1,
                         help="how many of them are anchor+partner grammar tasks (default 1)")
-    parser.add_argument("--n-train", type=int, default=20000)
-    parser.add_argument("--n-valid", type=int, default=2000)
-    parser.add_argument("--n-test", type=int, default=2000)
-    parser.add_argument("--seq-len", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-train", type=int, default=20000,
+                        help="training sequences (default 20000)")
+    parser.add_argument("--n-valid", type=int, default=2000,
+                        help="validation sequences (default 2000)")
+    parser.add_argument("--n-test", type=int, default=2000,
+                        help="test sequences (default 2000)")
+    parser.add_argument("--seq-len", type=int, default=1000,
+                        help="sequence length in bp (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--motifs", help="MEME file (default: bundled JASPAR 2024 CORE "
                                          "vertebrates non-redundant)")
     parser.add_argument("--motif-names", help="comma-separated motif names/IDs of the motif "
                                               f"tasks (default {','.join(DEFAULT_MOTIFS)})")
     parser.add_argument("--p-motif", type=float, default=0.3,
                         help="probability that a sequence carries each element (default 0.3)")
-    parser.add_argument("--gap", default="2,10", help="grammar gap range MIN,MAX in bp")
+    parser.add_argument("--gap", default="2,10", help="grammar gap range MIN,MAX in bp "
+                        "(default 2,10)")
     parser.add_argument("--genome-seqs", type=int, default=500,
                         help="test sequences written to genome.fa (default 500)")
     parser.add_argument("--destroy-width", type=int, default=1,
@@ -315,7 +320,7 @@ def _run(args: argparse.Namespace) -> int:
         motifs_path=args.motifs, motif_names=names, p_motif=args.p_motif, gap=gap,
         genome_seqs=args.genome_seqs, variants=not args.no_variants,
         destroy_width=args.destroy_width,
-        overwrite=args.overwrite, command=" ".join(sys.argv))
+        overwrite=args.overwrite, command=command_line(args.argv))
     targets = ", ".join(t["target"] for t in meta["tasks"])
     print(f"wrote {args.out}: {meta['splits']} sequences of {meta['sequence_length']} bp; "
           f"tasks: {targets}", file=sys.stderr)

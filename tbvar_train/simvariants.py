@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tbvar.genome import decode_sequence
-from tbvar_train.motifs import Motif
+from tbvar.meme import Motif
 
 EFFECT_ROLES = ("motif", "anchor", "partner")
 TRUTH_COLUMNS = ["id", "contig", "pos", "ref", "alt", "destroys_motif", "task", "motif_id",

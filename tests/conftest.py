@@ -56,3 +56,23 @@ def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
                    ) -> None:
     """Keep encoded genomes and downloads out of the user's cache."""
     monkeypatch.setenv("TBVAR_CACHE", str(tmp_path_factory.getbasetemp() / "tbvar-cache"))
+
+
+RUN_SUFFIXES = (".tsv", ".tsv.gz", ".parquet", ".vcf", ".vcf.gz")
+
+
+@pytest.fixture(scope="session")
+def example_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The README example run (example model and background, ``--scores lod,p``) written to
+    every text and table format, keyed by suffix (each with its ``OUT.summary.json``)."""
+    import tbvar
+
+    root = tmp_path_factory.mktemp("example-runs")
+    runs = {}
+    for suffix in RUN_SUFFIXES:
+        runs[suffix] = root / f"example{suffix}"
+        tbvar.score_vcf(EXAMPLE_VCF, EXAMPLE_GENOME, EXAMPLES / "model.safetensors",
+                        output=runs[suffix], scores=("lod", "p"), progress=False,
+                        background=EXAMPLES / "background.safetensors",
+                        command="tbvar score (test example)")
+    return runs

@@ -30,6 +30,17 @@ def test_p_values_count_the_background_at_least_as_extreme() -> None:
     np.testing.assert_array_equal(extreme, np.full((1, 3), 1 / 201, np.float32))
 
 
+def test_p_values_count_ties_zeros_and_infinities_in_every_column() -> None:
+    rng = np.random.default_rng(3)
+    levels = np.array([0.0, 0.5, 1.0, 2.0, 4.0], np.float32)
+    null = np.sort(rng.choice(levels, size=(64, 9)), axis=0)
+    background = Background({"lod": null}, {"lod": np.ones(9)}, 64)
+    values = rng.choice(np.r_[levels, -levels, np.inf, 3.0], size=(40, 9)).astype(np.float32)
+    at_least = (null[None, :, :] >= np.abs(values)[:, None, :]).sum(axis=1)
+    np.testing.assert_array_equal(background.p_values("lod", values),
+                                  ((at_least + 1) / 65).astype(np.float32))
+
+
 def test_p_values_of_background_draws_are_uniform() -> None:
     rng = np.random.default_rng(1)
     null = rng.standard_t(3, size=(5000, 1)).astype(np.float32)
@@ -142,6 +153,14 @@ def test_simes_against_its_definition() -> None:
         row = np.sort(row[~np.isnan(row)])
         want = min(len(row) * row[j] / (j + 1) for j in range(len(row))) if len(row) else np.nan
         np.testing.assert_allclose(got[i], min(want, 1.0), equal_nan=True)
+
+
+def test_simes_of_complete_rows_in_float32_and_float64() -> None:
+    p = ((np.random.default_rng(9).integers(0, 100, (30, 8)) + 1) / 101).astype(np.float32)
+    want = [min(min(8 * row[j] / (j + 1) for j in range(8)), 1.0)
+            for row in np.sort(p.astype(np.float64), axis=1)]
+    np.testing.assert_array_equal(simes(p), want)
+    np.testing.assert_array_equal(simes(p.astype(np.float64)), want)
 
 
 def test_benjamini_hochberg_matches_scipy() -> None:

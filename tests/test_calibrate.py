@@ -43,7 +43,8 @@ def test_background_file_describes_its_making(background: Path) -> None:
     meta = bg.meta
     assert meta["source"] == {"kind": "random", "n": 1500, "seed": 3, "regions": None}
     assert meta["options"] == {"reverse_complement": True, "precision": "fp32",
-                               "ref_mismatch": "skip", "max_allele_length": 100}
+                               "ref_mismatch": "skip", "max_allele_length": 100,
+                               "anchor": "center"}
     assert meta["counts"]["status_counts"] == {"ok": 1500}
     assert meta["model_sha256"] == tbvar.load_model(MODEL).info.sha256
     frame = tbvar.score_variants(_background_snvs(), EXAMPLE_GENOME, MODEL, device="cpu")

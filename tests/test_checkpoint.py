@@ -12,15 +12,12 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from tbvar.baselines import DanQConfig
-from tbvar.checkpoint import ModelInfo, file_sha256, load_model, read_model_info, save_model
+from tbvar.checkpoint import ModelInfo, load_model, read_model_info, save_model
 from tbvar.errors import ModelFileError
 from tbvar.model import TBiNet, TBiNetConfig
 from tbvar.tasks import generic_tasks, tbinet_tasks
 
 from .conftest import EXAMPLES, SMALL_CONFIG, make_model
-
-#: SHA-256 of the bundled example model (a version-1 file, never rewritten).
-EXAMPLE_MODEL_SHA256 = "2266cf6aa3bc60e8efe78272d286571d3905777948daf1486db8a5329ff8b90b"
 
 
 def test_round_trip_is_bit_exact_with_metadata(tmp_path: Path) -> None:
@@ -147,13 +144,17 @@ def test_version_1_file_loads_as_tbinet(tmp_path: Path) -> None:
         assert torch.equal(loaded(codes)[0], model(codes)[0])
 
 
-def test_bundled_example_is_a_version_1_file_and_still_loads() -> None:
+def test_bundled_example_records_no_paths_of_the_machine_that_made_it() -> None:
     path = EXAMPLES / "model.safetensors"
-    assert file_sha256(path) == EXAMPLE_MODEL_SHA256  # the file is not rewritten
     with safe_open(path, framework="pt") as handle:
-        assert json.loads(handle.metadata()["tbvar"])["format_version"] == 1
+        doc = json.loads(handle.metadata()["tbvar"])
+    assert doc["format_version"] == 2 and doc["arch"] == "tbinet"
+    text = json.dumps(doc)
+    for prefix in ("/tmp", "/work", "/home", "/root", "/Users"):
+        assert prefix not in text
     model, info = load_model(path)
-    assert isinstance(model, TBiNet) and info.arch == "tbinet"
+    assert isinstance(model, TBiNet) and info.task_source == "tbvar shards sim"
+    assert info.provenance["command"].startswith("tbvar-train fit --data sim --out run ")
 
 
 def _rewrite_metadata(source: Path, target: Path, **changes: object) -> Path:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pysam
 import pytest
 
 from tbvar.errors import GenomeError
@@ -61,3 +62,26 @@ def test_unreadable_fasta_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_bytes(b"\x1f\x8b not really gzip")
     with pytest.raises(GenomeError, match="bad.fa"):
         Genome(bad)
+
+
+def test_files_that_are_not_a_genome_get_one_line_saying_what_to_do(
+        tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    import gzip
+
+    fasta = ">chr1\nACGTACGT\n"
+    plain_gzip = tmp_path / "genome.fa.gz"
+    plain_gzip.write_bytes(gzip.compress(fasta.encode()))
+    vcf = tmp_path / "calls.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
+    expected = {plain_gzip: "gzip-compressed but not bgzip; recompress it with 'gunzip -c",
+                vcf: "a VCF, not a genome", text: "not a FASTA file"}
+    for path, message in expected.items():
+        with pytest.raises(GenomeError, match=message):
+            Genome(path, cache_dir=False)
+    assert "[E::" not in capfd.readouterr().err  # htslib's own lines are not shown
+    plain, bgzipped = tmp_path / "plain.fa", tmp_path / "genome.fa.bgz"
+    plain.write_text(fasta)
+    pysam.tabix_compress(str(plain), str(bgzipped), force=True)
+    assert Genome(bgzipped, cache_dir=False).fetch("chr1", 0, 4) == "ACGT"

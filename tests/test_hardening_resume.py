@@ -158,3 +158,46 @@ def test_foreign_partial_directory_is_not_deleted(setup: dict, tmp_path: Path,
     assert main(_args(setup, out)) == 1
     assert "not a tbvar partial-run directory" in capsys.readouterr().err
     assert (foreign / "precious.txt").read_text() == "mine" and not out.exists()
+
+
+def test_disk_full_at_assembly_keeps_the_chunks_for_resume(setup: dict, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    import errno
+
+    out = tmp_path / "scores.tsv"
+    expected = _reference(setup, out)
+
+    def full(self, target, parts, extra_header=(), q=None):
+        raise OSError(errno.ENOSPC, "No space left on device", str(target))
+
+    monkeypatch.setattr(writers.TableWriter, "assemble", full)
+    capsys.readouterr()
+    assert main(_args(setup, out, "-q")) == 1  # -q: no progress lines before the error
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "(no space left on device); no output was written" in err
+    assert f"the 120 finished chunk(s) are kept in {out}.partial" in err and "--resume" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.tsv.partial"]
+    monkeypatch.undo()
+    assert main(_args(setup, out, "--resume", "-q")) == 0
+    assert _outputs(out) == expected
+
+
+def test_read_only_output_directory_is_said_in_words(setup: dict, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    import errno
+
+    from tbvar import partial
+
+    out = tmp_path / "scores.vcf"
+
+    def read_only(self, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", f"{out}.partial")
+
+    monkeypatch.setattr(partial.PartialRun, "__init__", read_only)
+    assert main(_args(setup, out)) == 1
+    err = capsys.readouterr().err
+    assert err == (f"tbvar: error: cannot write {out}.partial (read-only file system); no "
+                   "output was written; nothing was left behind\n")
+    assert list(tmp_path.iterdir()) == []

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from tbvar.html import figure_svg, page, section, table  # noqa: E402
+from tbvar.html import figure_svg, page, paragraph, section, table  # noqa: E402
 
 
 def test_page_is_self_contained_and_escaped() -> None:
@@ -26,3 +26,14 @@ def test_page_is_self_contained_and_escaped() -> None:
         assert reference not in html  # nothing to fetch (xmlns names are not requests)
     assert "<script>" in html and 'class="sortable"' in html
     assert not plt.get_fignums()  # the figure was closed
+
+
+def test_table_id() -> None:
+    assert table(["a"], [[1]], table_id='top "1"').startswith('<table id="top &quot;1&quot;">')
+    assert table(["a"], [[1]], sortable=True, table_id="t").startswith(
+        '<table class="sortable" id="t">')
+
+
+def test_paragraph() -> None:
+    assert paragraph("a < b") == "<p>a &lt; b</p>"
+    assert paragraph("x", note=True) == '<p class="note">x</p>'

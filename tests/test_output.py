@@ -42,6 +42,7 @@ def chunks(n: int) -> list[VariantChunk]:
 
 def scored(chunk: VariantChunk, status: str = "ok") -> ScoredChunk:
     rows = pd.DataFrame({"status": [status], "edge": [False], "contains_n": [True],
+                         "ref_match": [True],
                          "swapped": [False]})
     return ScoredChunk(rows, chunk.lines, chunk.numbers, chunk.index,
                        RunSummary.of_rows(rows, 1, "skip"))

@@ -45,7 +45,7 @@ def test_every_record_accounted_for(api_frame: pd.DataFrame) -> None:
             assert statuses != {"ok"}, note
         else:
             assert statuses == {"ok"}, note
-    assert summary["flags"] == {"edge": 1, "contains_n": 2, "swapped": 0}
+    assert summary["flags"] == {"edge": 1, "contains_n": 2, "swapped": 0, "ref_differs": 0}
 
 
 def test_unscored_rows_carry_no_scores(api_frame: pd.DataFrame) -> None:
@@ -79,7 +79,9 @@ def test_annotated_vcf_rereads_with_cyvcf2_and_pysam(tmp_path: Path, small_model
                               device="cpu", chunk_size=7, command="pytest")
     assert summary.to_dict()["status_counts"] == EXPECTED_STATUS
     # no temporary files left; the JSON summary sidecar is written beside the output
-    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name, f"{out.name}.summary.json"]
+    index = {".vcf.gz": [f"{out.name}.tbi"], ".bcf": [f"{out.name}.csi"]}.get(suffix, [])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [out.name, *index, f"{out.name}.summary.json"])
     reader = VCF(str(out))
     assert "##tbvar_logit_eps=1e-07" in reader.raw_header
     assert "##tbvar_rc_average=true" in reader.raw_header
@@ -119,6 +121,12 @@ def test_vcf_keeps_input_columns_verbatim(tmp_path: Path, small_model_file: Path
         assert after.split("\t")[7].startswith(before.split("\t")[7])
 
 
+def _plain(values: pd.Series) -> list:
+    """Values with missing ones as None and numbers as float (a TSV reads Int32 as float)."""
+    return [None if pd.isna(v) else v if isinstance(v, (bool, np.bool_, str)) else float(v)
+            for v in values.astype(object)]
+
+
 @pytest.mark.parametrize("name", ["out.tsv", "out.tsv.gz", "out.parquet"])
 def test_tables_equal_api_frame(tmp_path: Path, small_model_file: Path,
                                 api_frame: pd.DataFrame, name: str) -> None:
@@ -134,7 +142,9 @@ def test_tables_equal_api_frame(tmp_path: Path, small_model_file: Path,
     assert len(table) == len(api_frame)
     for column in api_frame.columns:
         want, got = api_frame[column], table[column]
-        if want.dtype.kind == "f":
+        if isinstance(want.dtype, pd.api.extensions.ExtensionDtype):  # nullable Int32/boolean
+            assert _plain(got) == _plain(want), column
+        elif want.dtype.kind == "f":
             np.testing.assert_array_equal(got.to_numpy(np.float32), want.to_numpy(np.float32),
                                           err_msg=column)
         elif want.dtype.kind in "iub":
@@ -244,3 +254,23 @@ def test_model_thread_failure_reaches_the_caller_and_leaves_no_output(
         tbvar.score_vcf(EXAMPLE_VCF, EXAMPLE_GENOME, small_model_file, output=out,
                         device="cpu", chunk_size=4, model_thread=True)
     assert len(calls) == 3 and list(tmp_path.iterdir()) == []
+
+
+def test_compressed_vcf_and_bcf_get_an_index_when_sorted(tmp_path: Path,
+                                                        small_model_file: Path) -> None:
+    for name in ("out.vcf.gz", "out.bcf"):
+        out = tmp_path / name
+        tbvar.score_vcf(EXAMPLE_VCF, EXAMPLE_GENOME, small_model_file, output=out,
+                        device="cpu")
+        with pysam.VariantFile(str(out)) as vcf:  # a region query needs the index
+            fetched = [r.pos for r in vcf.fetch("chr17", 7_520_000, 7_525_000)]
+        assert fetched and all(7_519_000 < p <= 7_525_000 for p in fetched)
+        assert Path(f"{out}.{'csi' if name.endswith('bcf') else 'tbi'}").exists()
+    lines = EXAMPLE_VCF.read_text().splitlines()
+    body = [line for line in lines if not line.startswith("#")]
+    unsorted = tmp_path / "unsorted.vcf"
+    unsorted.write_text("\n".join([x for x in lines if x.startswith("#")] + body[::-1]) + "\n")
+    out = tmp_path / "out.vcf.gz"  # its index from the sorted run must not stay
+    tbvar.score_vcf(unsorted, EXAMPLE_GENOME, small_model_file, output=out, device="cpu")
+    assert not Path(f"{out}.tbi").exists()
+    assert len(VCF(str(out)).raw_header) and sum(1 for _ in VCF(str(out))) == len(body)

@@ -88,3 +88,23 @@ def test_interrupted_then_resumed(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(writers.ParquetDatasetWriter, "encode", encode)
     assert main([*args, "--resume"]) == 0
     assert _files(tmp_path / "ds") == expected
+
+
+def test_check_outputs_directory_outputs(tmp_path: Path) -> None:
+    """A dataset output may be an existing directory, not a file, and holds no input."""
+    from tbvar.preflight import check_outputs
+
+    dataset = tmp_path / "ds"
+    check_outputs([dataset], directories=[dataset])  # absent: fine
+    dataset.mkdir()
+    check_outputs([dataset], directories=[dataset])  # a directory: replaced by the run
+    with pytest.raises(OSError, match="is a directory"):
+        check_outputs([dataset])
+    inside = dataset / "in.vcf"
+    inside.write_text("")
+    with pytest.raises(ValueError, match="overwrite the input"):
+        check_outputs([dataset], [inside], directories=[dataset])
+    afile = tmp_path / "file"
+    afile.write_text("")
+    with pytest.raises(OSError, match="not a directory"):
+        check_outputs([afile], directories=[afile])

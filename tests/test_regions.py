@@ -69,3 +69,17 @@ def test_tiles_partition_the_records(indexed: dict[str, Path], small_model_file:
     for tile, region in zip(tiles, TILES, strict=True):
         _, start, end = parse_region(region)
         assert tile["pos"].between(start, end or 10**12).all()
+
+
+@pytest.mark.parametrize("kind", ["vcf", "bcf"])
+def test_region_contig_names_are_harmonised(indexed: dict[str, Path], small_model_file: Path,
+                                            kind: str) -> None:
+    def score(region: str) -> pd.DataFrame:
+        return tbvar.score_vcf(indexed[kind], EXAMPLE_GENOME, small_model_file, device="cpu",
+                               region=region)
+
+    named = score("chr17:7520001-7525000")
+    assert len(named) and named[KEY].equals(score("17:7520001-7525000")[KEY])
+    assert score("17")[KEY].equals(score("chr17")[KEY])
+    with pytest.raises(VariantInputError, match="contig '18' is not in the index"):
+        score("18:1-100")

@@ -264,6 +264,7 @@ def test_default_model_offline_message(tmp_path, monkeypatch, cache, capsys):
     monkeypatch.setenv("TBVAR_REGISTRY", str(path))
     with pytest.raises(DownloadError) as excinfo:
         resolve_model(None)
+    assert isinstance(excinfo.value, tbvar.OfflineError)  # catchable as "no network"
     message = str(excinfo.value)
     assert "model 'tbinet' (the default model) is not installed" in message
     assert "cannot reach" in message

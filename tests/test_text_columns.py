@@ -92,8 +92,9 @@ def _reference_record_info(rows: pd.DataFrame, n_records: int) -> list[str]:
     for record in range(n_records):
         mine = [row for row in rows.itertuples()
                 if row.record_index == first + record and row.alt_index >= 0]
+        # a record without ALT carries only its status
         out.append(";".join(f"{key}={','.join(value(row, key) for row in mine)}"
-                            for key in keys) if mine else "")
+                            for key in keys) if mine else "TBVAR_STATUS=no_alt")
     return out
 
 
@@ -119,7 +120,7 @@ def test_record_info_matches_a_per_record_reference():
     })
     got = _record_info(rows, len(alts_per_record)).tolist()
     assert got == _reference_record_info(rows, len(alts_per_record))
-    assert got[1] == "" and got[2].count(",") == 2 * 7  # three ALTs: 2 commas per key
+    assert got[1] == "TBVAR_STATUS=no_alt" and got[2].count(",") == 2 * 7  # 3 ALTs: 2 commas
     assert _record_info(rows.iloc[:0], 0).tolist() == []
 
 

@@ -11,8 +11,8 @@ import pysam
 import pytest
 
 from tbvar.genome import encode_sequence
+from tbvar.meme import MotifFileError, find_motif, read_meme
 from tbvar_train.cli import main as train_main
-from tbvar_train.motifs import MotifFileError, find_motif, read_meme
 from tbvar_train.shards import load_split, read_meta
 from tbvar_train.simgenome import EDGE, GenomeFiles, simulate_genome
 from tbvar_train.simulate import (

@@ -78,3 +78,40 @@ def test_first_ref_base_sits_at_half_window(genome: Genome) -> None:
     ref_w, alt_w = windows.ref, windows.alt
     assert decode_sequence(ref_w[0])[L // 2] == "A"
     assert decode_sequence(alt_w[0])[L // 2] == "T"
+
+
+# --anchor deepsea: the first REF base at index L/2 - 1 (DeepSEA, ExPecto, Selene)
+DEEPSEA_CASES = [
+    ("snv", 7, "T", "A", "CGGTTACG", "CGGATACG", False),
+    ("deletion", 5, "GGT", "G", "ACCGGTTA", "ACCGTACG", False),
+    ("left contig edge", 2, "A", "G", "NNAACCGG", "NNAGCCGG", True),
+    ("right contig edge", 17, "C", "T", "NAGCTNNN", "NAGTTNNN", True),
+]
+
+
+@pytest.mark.parametrize("case,pos,ref,alt,want_ref,want_alt,want_edge", DEEPSEA_CASES,
+                         ids=[c[0] for c in DEEPSEA_CASES])
+def test_deepsea_anchor_windows(genome: Genome, case: str, pos: int, ref: str, alt: str,
+                                want_ref: str, want_alt: str, want_edge: bool) -> None:
+    alleles = pd.DataFrame({"contig": ["chrT"], "pos": [pos], "ref": [ref], "alt": [alt]})
+    windows = build_windows(genome, alleles, L, anchor=L // 2 - 1)
+    assert decode_sequence(windows.ref[0]) == want_ref
+    assert decode_sequence(windows.alt[0]) == want_alt
+    assert bool(windows.edge[0]) is want_edge
+
+
+def test_anchor_option_reaches_the_windows(small_model_file, tmp_path) -> None:
+    import tbvar
+
+    from .conftest import EXAMPLE_GENOME, EXAMPLE_VCF
+
+    center = tbvar.score_vcf(EXAMPLE_VCF, EXAMPLE_GENOME, small_model_file, device="cpu")
+    deepsea = tbvar.score_vcf(EXAMPLE_VCF, EXAMPLE_GENOME, small_model_file, device="cpu",
+                              anchor="deepsea")
+    ok = center["status"] == "ok"
+    lod = [c for c in center.columns if c.startswith("lod.")]
+    assert not np.allclose(center.loc[ok, lod], deepsea.loc[ok, lod])  # other windows
+    out = tmp_path / "d.vcf"
+    tbvar.score_vcf(EXAMPLE_VCF, EXAMPLE_GENOME, small_model_file, output=out, device="cpu",
+                    anchor="deepsea")
+    assert "##tbvar_anchor=deepsea (first REF base at window index L/2 - 1)" in out.read_text()

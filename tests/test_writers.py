@@ -92,7 +92,7 @@ ANNOTATED = [
     "chr2\t300\trs3\tA\tG\t.\tq10\tNOTE=x;TBVAR_STATUS=ok;TBVAR_FLAGS=ref_mismatch&swapped;"
     "TBVAR_MAXLOD=16777216.0;TBVAR_MAXLOD_TASK=B;TBVAR_TOPK=B:16777216.0&A:0.1;"
     "TBVAR_ATTN_SHIFT=inf;TBVAR_ATTN_CENTER=-inf",
-    "chr2\t400\t.\tT\t.\t.\t.\t.",
+    "chr2\t400\t.\tT\t.\t.\t.\tTBVAR_STATUS=no_alt",  # every record carries its status
 ]
 
 
@@ -387,7 +387,7 @@ def test_vcf_reads_back_with_pysam(tmp_path: Path, name: str) -> None:
                             ("TBVAR_ATTN_CENTER", "attn_center")):
             expected = [None if np.isnan(v) else float(v) for v in alleles[column]]
             assert list(record.info[key]) == expected, key
-    assert "TBVAR_STATUS" not in records[3].info and records[0].info["DP"] == 3
+    assert records[3].info["TBVAR_STATUS"] == ("no_alt",) and records[0].info["DP"] == 3
     assert records[2].filter.keys() == ["q10"] and records[2].info["NOTE"] == "x"
 
 
@@ -405,7 +405,8 @@ def test_vcf_gz_and_bcf_parts_are_bgzf(tmp_path: Path) -> None:
     assert data.endswith(bgzf.EOF) and gzip.decompress(data) == plain.read_bytes()
     assert gzip.decompress(binary.read_bytes())[:5] == b"BCF\x02\x02"
     assert sorted(p.name for p in tmp_path.iterdir() if "part" not in p.name) == [
-        "out.bcf", "out.vcf", "out.vcf.gz"]  # the BCF's intermediate VCF.gz is gone
+        "out.bcf", "out.bcf.csi", "out.vcf", "out.vcf.gz", "out.vcf.gz.tbi"
+    ]  # the BCF's intermediate VCF.gz is gone; sorted records: indexed
 
 
 def test_vcf_of_empty_chunks_is_the_header(tmp_path: Path) -> None:
