@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,12 @@ from torch import nn
 
 from tbvar.background import MIN_RECOMMENDED, Background, BackgroundError, mismatches
 from tbvar.checkpoint import load_model as load_checkpoint
-from tbvar.engine import LocalEngine
+from tbvar.engine import Engine, LocalEngine
 from tbvar.formats import WriterContext, detect_format, make_writer
 from tbvar.genome import Genome, encode_sequence, read_contig_map
 from tbvar.options import RunOptions, ScoreOptions, calibration_options, split_settings
-from tbvar.output import OutputPlan, check_sanity, resume_key, write_run
-from tbvar.partial import input_fingerprint
+from tbvar.output import ChunkSaver, OutputPlan, check_sanity, resume_key, write_run
+from tbvar.partial import PartDir, input_fingerprint, partial_dir
 from tbvar.pvalues import benjamini_hochberg
 from tbvar.registry import resolve_model
 from tbvar.run_summary import RunSummary
@@ -28,7 +29,7 @@ from tbvar.scoring import Scorer
 from tbvar.stage import ScoringStage
 from tbvar.tasks import select_tasks, task_labels
 from tbvar.variant_table import variant_table
-from tbvar.variants import VariantChunk, alleles_from_frame, iter_source_chunks
+from tbvar.variants import SourceChunks, VariantChunk, alleles_from_frame
 from tbvar.vcf_reader import VcfSource
 from tbvar.version import __version__
 from tbvar.writers import SkippedWriter
@@ -189,6 +190,32 @@ def resolve_settings(settings: dict[str, Any], options: ScoreOptions | None,
     return split_settings(settings, options, run)
 
 
+def make_stage(net: nn.Module, genome: Genome, options: ScoreOptions, run: RunOptions,
+               background: Background | None) -> ScoringStage:
+    """The scoring stage of a loaded model and an open genome, with the run's device, batch
+    size and precision."""
+    labels, selected = task_selection(net, options.tasks)
+    scorer = Scorer(net, device=run.device, batch_size=run.batch_size,
+                    precision=run.precision, reverse_complement=options.reverse_complement)
+    return ScoringStage(genome, scorer, labels, selected, options, background)
+
+
+def _engine(stage: ScoringStage, model: PathLike | nn.Module, run: RunOptions,
+            saver: ChunkSaver | None, total: int | None = None) -> tuple[Engine, str]:
+    """The run's engine and the device it scores on (part of the resume key); ``total``:
+    the input's records, for a local run's progress."""
+    if run.engine == "local":
+        return (LocalEngine(stage, progress=run.progress, model_thread=run.model_thread,
+                            total=total if run.progress else None,
+                            interval=run.progress_interval),
+                str(stage.scorer.device))
+    from tbvar.ray_engine import RayEngine  # Ray is an optional extra, imported when asked for
+
+    model_file = model if isinstance(model, nn.Module) else stage.scorer.model.info.path
+    engine = RayEngine(stage, model_file, run, saver)
+    return engine, engine.device
+
+
 def _score(chunks: Iterable[VariantChunk], source: VcfSource | None, genome: PathLike | Genome,
            model: PathLike | nn.Module, output: PathLike | None, format: str | None,
            skipped: PathLike | None, options: ScoreOptions, run: RunOptions,
@@ -196,33 +223,31 @@ def _score(chunks: Iterable[VariantChunk], source: VcfSource | None, genome: Pat
     """Shared body of :func:`score_vcf` and :func:`score_variants` (``total``: records, for
     progress)."""
     net = load_model(model)
-    labels, selected = task_selection(net, options.tasks)
-    scorer = Scorer(net, device=run.device, batch_size=run.batch_size,
-                    precision=run.precision, reverse_complement=options.reverse_complement)
     ref_genome = open_genome(genome, options.contig_map)
     background, forced = load_run_background(options, run, net, ref_genome)
-    stage = ScoringStage(ref_genome, scorer, labels, selected, options, background)
-    engine = LocalEngine(stage, progress=run.progress, model_thread=run.model_thread,
-                         total=total if run.progress else None,
-                         interval=run.progress_interval)
+    # with a cluster engine the workers build their own stages; this one gives the columns
+    stage = make_stage(net, ref_genome, options, run if run.engine == "local" else
+                       replace(run, device="cpu", precision="fp32"), background)
     if output is None:
         if skipped is not None:
             raise ValueError("skipped needs an output file")
+        engine, _ = _engine(stage, model, run, None, total)
         return _frame(engine, chunks, options.ref_mismatch, stage.template, options.strict)
     meta = run_metadata(net, ref_genome, options, run, background, forced)
     context = WriterContext(stage.template, meta, source.header if source else None,
-                            scorer.has_attention)
+                            stage.scorer.has_attention)
     writers = [(Path(output), make_writer(output, format, context))]
     if skipped is not None:
         writers.append((Path(skipped), SkippedWriter(skipped)))
     if source is None and run.resume:
         raise ValueError("resume needs a VCF input file")
+    engine, device = _engine(stage, model, run, ChunkSaver(
+        PartDir(partial_dir(Path(output).absolute())), [writer for _, writer in writers]), total)
     key = resume_key(
         source={**input_fingerprint(source.path), "region": source.region} if source else None,
-        metadata=meta, options=options, selected=selected, run=run, device=str(scorer.device),
-        genome=ref_genome.fingerprint, model_sha256=getattr(getattr(net, "info", None),
-                                                            "sha256", None),
-        writers=writers)
+        metadata=meta, options=options, selected=task_selection(net, options.tasks)[1],
+        run=run, device=device, genome=ref_genome.fingerprint,
+        model_sha256=getattr(getattr(net, "info", None), "sha256", None), writers=writers)
     inputs = [Path(p) for p in (source.path if source else None, ref_genome.path,
                                 options.background) if p is not None]
     # definitions the input lacked matter to VCF output only
@@ -234,7 +259,7 @@ def _score(chunks: Iterable[VariantChunk], source: VcfSource | None, genome: Pat
                      notify=run.notify, strict=options.strict)
 
 
-def _frame(engine: LocalEngine, chunks: Iterable[VariantChunk], policy: str,
+def _frame(engine: Engine, chunks: Iterable[VariantChunk], policy: str,
            template: pd.DataFrame, strict: bool) -> pd.DataFrame:
     """All result rows as one DataFrame; the run's counts in ``attrs["summary"]``."""
     summary = RunSummary(ref_mismatch_policy=policy)
@@ -263,7 +288,8 @@ def score_vcf(vcf: PathLike, genome: PathLike | Genome, model: PathLike | nn.Mod
         Input variants, reference FASTA (or :class:`Genome`), model file (or loaded model).
     output
         If given, write there (format from ``format`` or the extension: ``.vcf``, ``.vcf.gz``,
-        ``.bcf``, ``.tsv``, ``.tsv.gz``, ``.parquet``) plus ``OUTPUT.summary.json`` and return
+        ``.bcf``, ``.tsv``, ``.tsv.gz``, ``.parquet``, ``DIR/`` for a Parquet dataset) plus
+        ``OUTPUT.summary.json`` and return
         the :class:`RunSummary`; otherwise return the rows as a DataFrame (summary dict in
         ``df.attrs["summary"]``).
     region
@@ -282,13 +308,14 @@ def score_vcf(vcf: PathLike, genome: PathLike | Genome, model: PathLike | nn.Mod
         ``progress``, ``model_thread``, ``resume`` (continue an interrupted run into the same
         ``output``), ``command`` (recorded in headers), ``notify`` (receives one-line notes),
         ``background`` (a ``tbvar calibrate`` file: adds per-task ``p``/``z`` scores and per
-        variant ``min_p``, ``min_p_task``, ``combined_p`` and ``q``), ``force_background``.
+        variant ``min_p``, ``min_p_task``, ``combined_p`` and ``q``), ``force_background``,
+        ``engine`` (``"ray"``: score on a Ray cluster's workers, :mod:`tbvar.ray_engine`),
+        ``ray_address``, ``workers``, ``gpus_per_worker``.
     """
     what, how = resolve_settings(settings, options, run)
     source = VcfSource(vcf, region)
-    return _score(iter_source_chunks(source, chunk_size=how.chunk_size), source, genome, model,
-                  output, format, skipped, what, how,
-                  total=source.count_records() if how.progress else None)
+    return _score(SourceChunks(source, how.chunk_size), source, genome, model, output, format,
+                  skipped, what, how, total=source.count_records() if how.progress else None)
 
 
 def score_variants(variants: Any, genome: PathLike | Genome | Any,

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from tbvar.download import ProgressBar
+from tbvar.options import ENGINES
 from tbvar.registry import resolve_model
 from tbvar.scoring import PRECISIONS
 from tbvar.variants import REF_MISMATCH_POLICIES
@@ -79,6 +80,34 @@ def add_engine_options(parser: argparse.ArgumentParser, chunked: bool = True) ->
                             metavar="SECONDS", help="when stderr is not a terminal (a batch "
                             "job's log), a progress line every SECONDS (default 30)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
+
+
+def add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    """Where the scoring stage runs: this process or a Ray cluster (:mod:`tbvar.ray_engine`)."""
+    group = parser.add_argument_group("cluster (Ray)")
+    group.add_argument("--engine", choices=ENGINES, default="local", help="where the model "
+                       "runs: this process (default) or the workers of a Ray cluster (pip "
+                       "install 'tbvar[ray]'); the output is the same, byte for byte")
+    group.add_argument("--ray-address", metavar="ADDRESS", help="the Ray cluster to join: "
+                       "auto (the one `ray start` runs here) or HOST:PORT (default: "
+                       "RAY_ADDRESS, else a new local cluster)")
+    group.add_argument("--workers", type=positive, help="Ray workers, one model each "
+                       "(default: one per GPU of the cluster, or one per CPU core without "
+                       "GPUs)")
+    group.add_argument("--gpus-per-worker", type=float, metavar="G", help="GPUs per Ray "
+                       "worker (default 1 when the workers run on CUDA; 0.5: two share a GPU)")
+
+
+#: Cluster options (:func:`add_cluster_options`) with a value; like ``--resume`` they do not
+#: change the output, so the recorded command leaves them out.
+CLUSTER_OPTIONS = ("--engine", "--ray-address", "--workers", "--gpus-per-worker")
+
+
+def cluster_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """API settings of :func:`add_cluster_options`' options (the given ones)."""
+    given = {"ray_address": args.ray_address, "workers": args.workers,
+             "gpus_per_worker": args.gpus_per_worker}
+    return {"engine": args.engine, **{k: v for k, v in given.items() if v is not None}}
 
 
 def engine_settings(args: argparse.Namespace) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from tbvar.stage import ScoredChunk
 from tbvar.vcf_writer import VcfWriter
-from tbvar.writers import TableWriter
+from tbvar.writers import ParquetDatasetWriter, TableWriter
 
 #: Per chunk, the q-values handed to ``assemble``: one row per allele row, in row order, with
 #: its record (chunk-relative) and ALT index (-1: no ALT).
@@ -30,7 +30,9 @@ class ChunkWriter(Protocol):
     """What every output writer provides.
 
     ``assemble`` gets the run's q-values per chunk (:data:`QVALUE_DTYPE` arrays) when the rows
-    carry p-values; a writer with a ``q`` column or field fills it in then.
+    carry p-values; a writer with a ``q`` column or field fills it in then. A writer whose
+    output is a directory (:class:`~tbvar.writers.ParquetDatasetWriter`) also has
+    ``directory = True``: ``assemble`` makes the directory ``target``.
     """
 
     part: str
@@ -90,12 +92,15 @@ FORMATS = {f.name: f for f in (
                  lambda path, c: TableWriter(path, "tsv", c.template, c.metadata)),
     OutputFormat("parquet", (".parquet", ".pq"),
                  lambda path, c: TableWriter(path, "parquet", c.template, c.metadata)),
+    OutputFormat("parquet-dataset", ("/",),
+                 lambda path, c: ParquetDatasetWriter(path, c.template, c.metadata)),
 )}
 OUTPUT_FORMATS = tuple(FORMATS)
 
 
 def detect_format(path: str | os.PathLike[str], given: str | None = None) -> str:
-    """Output format from ``given`` or the file name (.vcf[.gz], .bcf, .tsv[.gz], .parquet)."""
+    """Output format from ``given`` or the file name (.vcf[.gz], .bcf, .tsv[.gz], .parquet; a
+    name ending in ``/`` is a Parquet dataset directory)."""
     if given:
         if given not in FORMATS:
             raise ValueError(f"unknown output format {given!r}; choose from {OUTPUT_FORMATS}")

@@ -22,6 +22,9 @@ from tbvar.windows import ANCHORS
 
 ORIENTATIONS = ("genome", "input")
 
+#: Where a run's scoring stage runs: this process, or a Ray cluster.
+ENGINES = ("local", "ray")
+
 
 @dataclass(frozen=True, kw_only=True)
 class ScoreOptions:
@@ -126,6 +129,18 @@ class RunOptions:
         The command line recorded in output headers.
     notify
         Receives one-line notes (e.g. about resuming).
+    engine
+        ``local`` (this process) or ``ray`` (a Ray cluster's workers, :mod:`tbvar.ray_engine`;
+        needs ``pip install tbvar[ray]``).
+    ray_address
+        The Ray cluster to join (``auto``, ``HOST:PORT``); ``None``: the one this process
+        is connected to, ``RAY_ADDRESS``, or a new local one.
+    workers
+        Ray workers, each holding one model; ``None``: one per GPU (``gpus_per_worker``
+        each) of the cluster, or one per CPU core without GPUs.
+    gpus_per_worker
+        GPUs each Ray worker holds (fractions share a GPU); ``None``: 1 when the workers run
+        on CUDA, else 0.
     """
 
     device: str = "auto"
@@ -138,8 +153,23 @@ class RunOptions:
     resume: bool = False
     command: str | None = None
     notify: Callable[[str], None] | None = None
+    engine: str = "local"
+    ray_address: str | None = None
+    workers: int | None = None
+    gpus_per_worker: float | None = None
 
     def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}")
+        cluster = {"ray_address": self.ray_address, "workers": self.workers,
+                   "gpus_per_worker": self.gpus_per_worker}
+        given = [name for name, value in cluster.items() if value is not None]
+        if given and self.engine != "ray":
+            raise ValueError(f"{', '.join(given)} need(s) engine='ray'")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError("workers must be positive")
+        if self.gpus_per_worker is not None and self.gpus_per_worker < 0:
+            raise ValueError("gpus_per_worker must be >= 0")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {tuple(PRECISIONS)}")
         if self.batch_size < 1:

@@ -36,7 +36,7 @@ from tbvar.errors import VariantInputError
 from tbvar.formats import QVALUE_DTYPE, ChunkWriter
 from tbvar.options import RunOptions, ScoreOptions
 from tbvar.output_lock import OutputLock
-from tbvar.partial import PartialRun
+from tbvar.partial import PartDir, PartialRun
 from tbvar.prefetch import WriteBehind
 from tbvar.preflight import check_outputs
 from tbvar.pvalues import benjamini_hochberg
@@ -110,8 +110,9 @@ def run_q_values(parts: Iterable[Path]) -> list[np.ndarray]:
 
 
 def summary_path(output: str | os.PathLike[str]) -> Path:
-    """``OUT.summary.json`` beside the output."""
-    return Path(f"{output}.summary.json")
+    """``OUT.summary.json`` beside the output (``DIR.summary.json`` beside a dataset
+    ``DIR/``)."""
+    return Path(f"{Path(output)}.summary.json")
 
 
 def resume_key(*, source: dict[str, Any] | None, metadata: Mapping[str, str],
@@ -147,7 +148,8 @@ def write_run(engine: Engine, chunks: Iterable[VariantChunk], plan: OutputPlan,
     Parameters
     ----------
     engine
-        Runs the scoring stage over chunks (:class:`tbvar.engine.LocalEngine`).
+        Runs the scoring stage over chunks (:class:`tbvar.engine.LocalEngine`, or an engine
+        that saves chunks where it runs, with a :class:`ChunkSaver` of this output).
     chunks
         Input chunks in order, numbered from 0.
     plan
@@ -166,13 +168,16 @@ def write_run(engine: Engine, chunks: Iterable[VariantChunk], plan: OutputPlan,
     RunSummary
         Counts of the whole run.
     """
-    check_outputs([path for path, _ in plan.writers] + [summary_path(plan.main)], plan.inputs)
+    check_outputs([path for path, _ in plan.writers] + [summary_path(plan.main)], plan.inputs,
+                  directories=[path for path, writer in plan.writers
+                               if getattr(writer, "directory", False)])
     with partial_run(plan.main, plan.key, resume) as store:
         if notify is not None and store.stale_reason:
             notify(f"not resuming {store.dir}: {store.stale_reason}; starting over")
         if notify is not None and store.reused:
             notify(f"resuming: {store.reused} finished chunk(s) in {store.dir} are reused")
-        summary, n_chunks = _score_into(store, engine, chunks, plan, policy)
+        saver = ChunkSaver(store, [writer for _, writer in plan.writers])
+        summary, n_chunks = score_into(engine, chunks, saver, policy)
         check_sanity(summary, strict)
         summary.header_added = plan.header_additions()
         _assemble(store, plan, summary, n_chunks)
@@ -220,26 +225,50 @@ def write_failure(exc: OSError, output: Path) -> OSError:
                    f"{left}")
 
 
-def _score_into(store: PartialRun, engine: Engine, chunks: Iterable[VariantChunk],
-                plan: OutputPlan, policy: str) -> tuple[RunSummary, int]:
-    """Score every chunk not yet in ``store`` and save its parts; the run's counts and the
-    number of chunks."""
-    def save(chunk: VariantChunk, scored: ScoredChunk) -> None:
-        parts = {w.part: w.encode(scored) for _, w in plan.writers}
+class ChunkSaver:
+    """Stores scored chunks in a partial run: every writer's part (plus the p-values part when
+    the rows carry p-values), then the chunk's counts, the commit mark.
+
+    ``write_run`` saves with one; an engine that runs the stage elsewhere (a cluster worker)
+    saves with a copy of one pointing at the same directory and yields ``(chunk, None)``.
+
+    Parameters
+    ----------
+    store
+        The partial run (or a :class:`~tbvar.partial.PartDir` of its directory).
+    writers
+        The writers of every output of the run.
+    """
+
+    def __init__(self, store: PartDir, writers: Sequence[ChunkWriter]) -> None:
+        self.store = store
+        self.writers = list(writers)
+
+    def __call__(self, chunk: VariantChunk, scored: ScoredChunk) -> None:
+        """Encode and store one scored chunk (atomically: its counts last)."""
+        parts = {w.part: w.encode(scored) for w in self.writers}
         if "combined_p" in scored.rows:
             parts[PVALUE_PART] = pvalue_part(scored.rows)
-        store.save(chunk.index, parts,
-                   {"summary": scored.counts.to_dict(), "records": len(chunk.lines)})
+        self.store.save(chunk.index, parts,
+                        {"summary": scored.counts.to_dict(), "records": len(chunk.lines)})
 
+
+def score_into(engine: Engine, chunks: Iterable[VariantChunk], saver: ChunkSaver,
+               policy: str) -> tuple[RunSummary, int]:
+    """Score with ``engine`` every chunk not yet saved in ``saver.store`` and save it.
+
+    Returns the counts of all ``chunks`` (those saved before from their stored counts) and the
+    number of chunks (the last index + 1).
+    """
     summary = RunSummary(ref_mismatch_policy=policy)
     n_chunks = 0
     with WriteBehind() as behind:  # encode and save chunk k while chunk k+1 is scored
-        for chunk, scored in engine(chunks, store.done):
+        for chunk, scored in engine(chunks, saver.store.done):
             if scored is None:
-                summary.merge(RunSummary.from_dict(store.info(chunk.index)["summary"]))
+                summary.merge(RunSummary.from_dict(saver.store.info(chunk.index)["summary"]))
             else:
                 summary.merge(scored.counts)
-                behind.submit(save, chunk, scored)
+                behind.submit(saver, chunk, scored)
             n_chunks = chunk.index + 1
     return summary, n_chunks
 
@@ -269,5 +298,9 @@ def _assemble(store: PartialRun, plan: OutputPlan, summary: RunSummary, n_chunks
     order = [(target, summary_path(plan.main)), *assembled[:main], *assembled[main + 1:],
              assembled[main]]
     for source, path in order:  # the main output last: it appears only when all is done
-        set_default_permissions(source)
+        if source.is_dir():  # a dataset: an old one is moved aside, removed with the store
+            if path.is_dir():
+                os.replace(path, store.scratch("replaced"))
+        else:
+            set_default_permissions(source)
         os.replace(source, path)

@@ -45,7 +45,45 @@ def _write_atomic(path: Path, data: bytes) -> None:
     atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
-class PartialRun:
+def partial_dir(output: str | os.PathLike[str]) -> Path:
+    """``OUT.partial`` beside an output."""
+    output = Path(output)
+    return output.with_name(output.name + ".partial")
+
+
+class PartDir:
+    """The chunk files of a partial-run directory that another object manages: what a worker
+    saving chunks into a run needs (:class:`PartialRun` creates, checks and removes the
+    directory).
+
+    Parameters
+    ----------
+    directory
+        The partial-run directory (:func:`partial_dir` of the output).
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.dir = Path(directory)
+
+    def _path(self, index: int, name: str) -> Path:
+        return self.dir / f"chunk-{index:06d}.{name}"
+
+    def done(self, index: int) -> bool:
+        """Whether chunk ``index`` is complete."""
+        return self._path(index, "json").exists()
+
+    def save(self, index: int, parts: dict[str, bytes], info: dict[str, Any]) -> None:
+        """Store a finished chunk: its output parts, then its ``info`` JSON (the commit mark)."""
+        for name, data in parts.items():
+            _write_atomic(self._path(index, name), data)
+        _write_atomic(self._path(index, "json"), json.dumps(info, sort_keys=True).encode())
+
+    def info(self, index: int) -> dict[str, Any]:
+        """The info JSON of a finished chunk."""
+        return json.loads(self._path(index, "json").read_text())
+
+
+class PartialRun(PartDir):
     """The ``OUT.partial`` directory of one output.
 
     Parameters
@@ -61,8 +99,8 @@ class PartialRun:
 
     def __init__(self, output: str | os.PathLike[str], key: dict[str, Any],
                  resume: bool = False) -> None:
+        super().__init__(partial_dir(output))
         self.output = Path(output)
-        self.dir = self.output.with_name(self.output.name + ".partial")
         self.key = {"format": FORMAT, "version": VERSION, **key}
         self.reused = 0
         self.stale_reason: str | None = None
@@ -70,8 +108,11 @@ class PartialRun:
         if self.dir.exists():
             old = self._read_manifest(manifest)
             if resume and old == json.loads(json.dumps(self.key)):
-                for leftover in self.dir.glob("*.tmp"):
-                    leftover.unlink()
+                for leftover in self.dir.glob("*.tmp"):  # files, or an assembled dataset
+                    if leftover.is_dir():
+                        shutil.rmtree(leftover)
+                    else:
+                        leftover.unlink()
                 self.reused = sum(1 for _ in self.dir.glob("chunk-*.json"))
                 return
             if resume:
@@ -93,23 +134,6 @@ class PartialRun:
             raise OSError(f"{self.dir} exists and is not a tbvar partial-run directory; "
                           "move it away")
         return old
-
-    def _path(self, index: int, name: str) -> Path:
-        return self.dir / f"chunk-{index:06d}.{name}"
-
-    def done(self, index: int) -> bool:
-        """Whether chunk ``index`` is complete."""
-        return self._path(index, "json").exists()
-
-    def save(self, index: int, parts: dict[str, bytes], info: dict[str, Any]) -> None:
-        """Store a finished chunk: its output parts, then its ``info`` JSON (the commit mark)."""
-        for name, data in parts.items():
-            _write_atomic(self._path(index, name), data)
-        _write_atomic(self._path(index, "json"), json.dumps(info, sort_keys=True).encode())
-
-    def info(self, index: int) -> dict[str, Any]:
-        """The info JSON of a finished chunk."""
-        return json.loads(self._path(index, "json").read_text())
 
     def parts(self, name: str, n_chunks: int) -> Iterator[Path]:
         """Paths of part ``name`` of chunks ``0 .. n_chunks-1``."""

@@ -25,14 +25,20 @@ def check_inputs(inputs: Mapping[str, PathLike | None]) -> None:
             raise OSError(f"{path}: is a directory, not a {what} file")
 
 
-def check_outputs(outputs: Iterable[PathLike], inputs: Iterable[PathLike | None] = ()) -> None:
-    """Outputs go to existing directories, are not directories, differ from each other and
-    from every input."""
+def check_outputs(outputs: Iterable[PathLike], inputs: Iterable[PathLike | None] = (),
+                  directories: Iterable[PathLike] = ()) -> None:
+    """Outputs go to existing directories, differ from each other and from every input, and
+    are not directories — except those in ``directories`` (outputs that are directories, such
+    as a Parquet dataset), which are directories if they exist."""
     paths = [Path(p) for p in outputs]
+    dirs = {Path(p) for p in directories}
     for path in paths:
         if not path.parent.is_dir():
             raise OSError(f"{path}: output directory {path.parent} does not exist")
-        if path.is_dir():
+        if path in dirs:
+            if path.exists() and not path.is_dir():
+                raise OSError(f"{path}: exists and is not a directory (a Parquet dataset is one)")
+        elif path.is_dir():
             raise OSError(f"{path}: is a directory")
     if len({p.resolve() for p in paths}) != len(paths):
         raise ValueError(f"output files must differ: {', '.join(map(str, paths))}")
@@ -41,7 +47,8 @@ def check_outputs(outputs: Iterable[PathLike], inputs: Iterable[PathLike | None]
             continue
         for path in paths:
             same = path.resolve() == Path(source).resolve() or (
-                path.exists() and os.path.samefile(path, source))
+                path.exists() and os.path.samefile(path, source)) or (
+                path in dirs and Path(source).resolve().is_relative_to(path.resolve()))
             if same:
                 raise ValueError(f"{path}: output would overwrite the input {source}; "
                                  "choose another output name")

@@ -7,17 +7,44 @@ import shlex
 import sys
 
 from tbvar.api import default_output_name, score_vcf
-from tbvar.engine_cli import add_engine_options, engine_settings, interruptible, resolve_model_arg
-from tbvar.formats import OUTPUT_FORMATS
+from tbvar.engine_cli import (
+    CLUSTER_OPTIONS,
+    add_cluster_options,
+    add_engine_options,
+    cluster_settings,
+    engine_settings,
+    interruptible,
+    resolve_model_arg,
+)
+from tbvar.formats import OUTPUT_FORMATS, detect_format
 from tbvar.output import summary_path
 from tbvar.preflight import check_inputs, check_outputs
 from tbvar.scores import TASK_SCORES
 
 
 def recorded_command(argv: list[str]) -> str:
-    """The command line for the output header, without options that do not change output."""
-    kept = [arg for arg in argv if arg not in ("--resume", "-q", "--quiet")]
+    """The command line for the output header, without options that do not change output
+    (``--resume``, ``--quiet``, the cluster options)."""
+    kept: list[str] = []
+    value_follows = False
+    for arg in argv:
+        if value_follows:
+            value_follows = False
+        elif arg in CLUSTER_OPTIONS:
+            value_follows = True
+        elif arg not in ("--resume", "-q", "--quiet") and arg.split("=")[0] not in (
+                CLUSTER_OPTIONS):
+            kept.append(arg)
     return "tbvar " + shlex.join(kept)
+
+
+def _is_dataset(output: str, fmt: str | None) -> bool:
+    """Whether ``output`` is a Parquet dataset (a directory); an unknown format is reported
+    by the run itself."""
+    try:
+        return detect_format(output, fmt) == "parquet-dataset"
+    except ValueError:
+        return False
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -25,11 +52,12 @@ def _score(args: argparse.Namespace) -> int:
     check_inputs({"input VCF": args.input, "genome": args.genome,
                   "background": args.background, "contig map": args.contig_map})
     check_outputs([output, summary_path(output)] + ([args.skipped] if args.skipped else []),
-                  [args.input, args.genome, args.background, args.contig_map])
+                  [args.input, args.genome, args.background, args.contig_map],
+                  directories=[output] if _is_dataset(output, args.format) else [])
     model = resolve_model_arg(args)  # may download: only once the paths are known to be fine
     summary = interruptible(lambda: score_vcf(
         args.input, args.genome, model, output=output, format=args.format, region=args.region,
-        skipped=args.skipped, **engine_settings(args),
+        skipped=args.skipped, **engine_settings(args), **cluster_settings(args),
         scores=[s.strip() for s in args.scores.split(",") if s.strip()],
         tasks=[t for t in args.tasks.split(",") if t.strip()] if args.tasks else None,
         top_k=args.top_k, background=args.background, force_background=args.force_background,
@@ -56,9 +84,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "calibrated p-values.")
     parser.add_argument("input", help="VCF, VCF.gz or BCF")
     parser.add_argument("-o", "--output", help="output .vcf[.gz], .bcf, .tsv[.gz] or "
-                        ".parquet; compressed VCF/BCF get a .tbi/.csi index when sorted "
-                        "(default: beside the input, same format: in.vcf.gz -> "
-                        "in.tbvar.vcf.gz, in.vcf -> in.tbvar.vcf, in.bcf -> in.tbvar.bcf)")
+                        ".parquet, or DIR/ for a Parquet dataset (one file per chunk; no data "
+                        "passes through the driver of a Ray run); compressed VCF/BCF get a "
+                        ".tbi/.csi index when sorted (default: beside the input, same format: "
+                        "in.vcf.gz -> in.tbvar.vcf.gz, in.vcf -> in.tbvar.vcf, in.bcf -> "
+                        "in.tbvar.bcf)")
     parser.add_argument("--format", choices=OUTPUT_FORMATS, help="output format (default: "
                         "from the output name)")
     parser.add_argument("--scores", default="lod,diff", help="per-task scores for TSV/Parquet,"
@@ -78,4 +108,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--skipped", metavar="FILE", help="also write every unscored allele "
                         "with its input line, status and reason to this TSV")
     add_engine_options(parser)
+    add_cluster_options(parser)
     parser.set_defaults(func=_score)

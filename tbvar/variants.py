@@ -25,7 +25,7 @@ order, and written in input order.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,7 +36,7 @@ from tbvar.genome import BASE_TO_CODE, Genome
 from tbvar.vcf_reader import RawRecord, VcfSource
 
 __all__ = ["VariantInputError", "VariantChunk", "classify", "iter_vcf_chunks",
-           "iter_source_chunks", "alleles_from_frame"]
+           "iter_source_chunks", "chunk_records", "SourceChunks", "alleles_from_frame"]
 
 STATUS_OK = "ok"
 STATUSES = ("ok", "no_alt", "symbolic_allele", "ambiguous_allele", "too_long",
@@ -183,16 +183,20 @@ def _records_to_rows(record_index: int, chrom: str, pos: int, vid: str | None, r
     return [(record_index, k, chrom, pos, vid, ref, alt) for k, alt in enumerate(alts)]
 
 
-def iter_source_chunks(source: VcfSource, chunk_size: int = 1024) -> Iterator[VariantChunk]:
-    """Read an opened VCF in chunks of ``chunk_size`` records, in file order."""
+def chunk_records(records: Iterable[RawRecord], chunk_size: int, first_record: int = 0,
+                  first_chunk: int = 0) -> Iterator[VariantChunk]:
+    """Group records into chunks of ``chunk_size`` records, in order.
+
+    The records are input records ``first_record``, ``first_record + 1``, ... (their
+    ``record_index``) and the first chunk is chunk ``first_chunk`` of the run.
+    """
     if chunk_size < 1:
         raise ValueError("chunk_size must be positive")
     rows: list[tuple] = []
     lines: list[str] = []
     numbers: list[int] = []
-    index = chunk_index = 0
-    record: RawRecord
-    for record in source.records():
+    index, chunk_index = first_record, first_chunk
+    for record in records:
         rows += _records_to_rows(index, record.chrom, record.pos, record.id, record.ref,
                                  record.alts)
         lines.append(record.line)
@@ -204,6 +208,24 @@ def iter_source_chunks(source: VcfSource, chunk_size: int = 1024) -> Iterator[Va
             chunk_index += 1
     if lines:
         yield VariantChunk(allele_frame(rows), lines, numbers, chunk_index)
+
+
+def iter_source_chunks(source: VcfSource, chunk_size: int = 1024) -> Iterator[VariantChunk]:
+    """Read an opened VCF in chunks of ``chunk_size`` records, in file order."""
+    return chunk_records(source.records(), chunk_size)
+
+
+@dataclass
+class SourceChunks:
+    """The chunks of an opened VCF in file order, as an iterable that says where they come
+    from: an engine that reads the file itself (:mod:`tbvar.ray_engine`) uses ``source`` and
+    ``chunk_size``, any other iterates."""
+
+    source: VcfSource
+    chunk_size: int
+
+    def __iter__(self) -> Iterator[VariantChunk]:
+        return iter_source_chunks(self.source, self.chunk_size)
 
 
 def iter_vcf_chunks(path: str | os.PathLike[str], chunk_size: int = 1024,

@@ -22,7 +22,7 @@ import gzip
 import os
 import re
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import pysam
@@ -30,6 +30,7 @@ from cyvcf2 import VCF
 
 from tbvar.errors import VariantInputError
 from tbvar.genome import contig_name_candidates
+from tbvar.vcf_index import index_path
 
 HEADER_COLUMNS = ("#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
 _DEFINITION = re.compile(r"^##(INFO|FORMAT|FILTER|contig)=<ID=([^,>]*)")
@@ -87,18 +88,24 @@ def parse_region(region: str, contigs: Sequence[str] = ()) -> tuple[str, int, in
     return match["contig"], start, end
 
 
-def _region_text(span: tuple[str, int, int | None]) -> str:
-    """An htslib region string for a parsed region (open end: ``chrom:start-``)."""
-    contig, start, end = span
-    return f"{contig}:{start}-{end if end is not None else ''}"
+#: ``(contig, first POS, last POS or None)``, 1-based inclusive, as :func:`parse_region` gives;
+#: a first POS of 0 takes the contig from its start (records at the invalid POS 0 included).
+Span = tuple[str, int, int | None]
 
 
-def _starts_in(span: tuple[str, int, int | None] | None, pos: int) -> bool:
-    """Whether a record at ``pos`` belongs to a parsed region (``None``: no region)."""
+def _starts_in(span: Span | None, pos: int) -> bool:
+    """Whether a record at ``pos`` belongs to a span (``None``: no region)."""
     if span is None:
         return True
     _, start, end = span
     return start <= pos and (end is None or pos <= end)
+
+
+def _region_text(span: Span) -> str:
+    """htslib's region text for a span (a contig name holding ``:`` in braces)."""
+    contig, start, end = span
+    name = f"{{{contig}}}" if ":" in contig else contig
+    return f"{name}:{max(start, 1)}-{'' if end is None else end}"
 
 
 class VcfSource:
@@ -141,8 +148,9 @@ class VcfSource:
         self.n_columns = len(self.header.rstrip("\n").rsplit("\n", 1)[-1].split("\t"))
 
     # -- header ------------------------------------------------------------------------------
-    def _fail(self, number: int | None, reason: str) -> VariantInputError:
-        where = f"{self.record_unit} {number}: " if number is not None else ""
+    def _fail(self, number: int | None, reason: str, unit: str | None = None
+              ) -> VariantInputError:
+        where = f"{unit or self.record_unit} {number}: " if number is not None else ""
         return VariantInputError(f"{self.path}: {where}{reason}")
 
     def _open_text(self):
@@ -249,6 +257,20 @@ class VcfSource:
             out.append(f"##contig=<ID={key}>")
         return out
 
+    def usage(self) -> dict[str, dict[str, bool] | list[str]]:
+        """The INFO keys (with whether they had a value), FORMAT and FILTER IDs and contigs the
+        records read so far used: what :meth:`header_additions` is made from."""
+        return {"INFO": dict(self._used_info),
+                **{kind: sorted(ids) for kind, ids in self._used.items()}}
+
+    def add_usage(self, usage: dict[str, dict[str, bool] | list[str]]) -> None:
+        """Count the IDs used by records read elsewhere (:meth:`usage` of another reader of
+        this file), as if this reader had read them."""
+        for key, has_value in usage["INFO"].items():
+            self._used_info[key] = self._used_info.get(key, False) or has_value
+        for kind, ids in self._used.items():
+            ids.update(usage[kind])
+
     # -- records -----------------------------------------------------------------------------
     def records(self) -> Iterator[RawRecord]:
         """Every record in file order (or in the region)."""
@@ -262,26 +284,28 @@ class VcfSource:
                     continue
                 yield self._parse(number, text)
 
-    def _parse(self, number: int, text: str) -> RawRecord:
+    def _parse(self, number: int, text: str, unit: str | None = None) -> RawRecord:
+        def fail(reason: str) -> VariantInputError:
+            return self._fail(number, reason, unit)
+
         if text.startswith("#"):
-            raise self._fail(number, "header line after the first record")
+            raise fail("header line after the first record")
         if "\x00" in text:
-            raise self._fail(number, "contains a NUL byte")
+            raise fail("contains a NUL byte")
         fields = text.split("\t")
         if len(fields) < 8:
-            raise self._fail(number, f"{len(fields)} tab-separated columns, a VCF record needs "
-                                     "at least 8")
+            raise fail(f"{len(fields)} tab-separated columns, a VCF record needs at least 8")
         if len(fields) != self.n_columns:
-            raise self._fail(number, f"{len(fields)} columns but the #CHROM header line has "
-                                     f"{self.n_columns}")
+            raise fail(f"{len(fields)} columns but the #CHROM header line has "
+                       f"{self.n_columns}")
         chrom, pos_text, vid, ref, alt = fields[:5]
         if not chrom or " " in chrom:
-            raise self._fail(number, f"invalid CHROM {chrom!r}")
+            raise fail(f"invalid CHROM {chrom!r}")
         if not _POS.fullmatch(pos_text):
-            raise self._fail(number, f"POS {pos_text!r} is not a non-negative integer")
+            raise fail(f"POS {pos_text!r} is not a non-negative integer")
         pos = int(pos_text)
         if not ref:
-            raise self._fail(number, "empty REF")
+            raise fail("empty REF")
         self._track(chrom, fields)
         return RawRecord(number, text, chrom, pos, None if vid in (".", "") else vid, ref,
                          [] if alt == "." else alt.split(","))
@@ -298,7 +322,58 @@ class VcfSource:
         if len(fields) > 8 and fields[8] != ".":
             self._used["FORMAT"].update(fields[8].split(":"))
 
-    def _indexed_span(self, contigs: Sequence[str]) -> tuple[str, int, int | None]:
+    def query(self, span: Span, first: int | None = None) -> Iterator[RawRecord]:
+        """Records whose POS lies in ``span``, read through the index, in file order.
+
+        With ``first``, the 0-based ordinal of the span's first record in the whole input (the
+        file, or this reader's region), records are numbered as a read of the whole input
+        numbers them (:meth:`number_of`); without it 1, 2, ... within the span, and errors name
+        the span.
+        """
+        unit = None if first is not None else f"{_region_text(span)} record"
+
+        def number(k: int) -> int:
+            return k if first is None else self.number_of(first + k - 1)
+
+        if self.bcf:
+            reader = self._open_cyvcf2()
+            try:
+                yield from self._bcf_variants(reader(_region_text(span)), span, number, unit)
+            finally:
+                reader.close()
+            return
+        tabix = self._open_tabix()
+        try:
+            lines = tabix.fetch(span[0], max(span[1], 1) - 1, span[2])
+            yield from self._text_records(lines, span, number, unit)
+        finally:
+            tabix.close()
+
+    def _open_tabix(self) -> pysam.TabixFile:
+        """The bgzipped text file with its index (``.csi`` or ``.tbi``; pysam alone looks for
+        ``.tbi`` only)."""
+        index = index_path(self.path)
+        return pysam.TabixFile(self.path, index=str(index) if index else None)
+
+    def number_of(self, ordinal: int) -> int:
+        """The number (:attr:`record_unit`) of the input's record at 0-based ``ordinal`` in a
+        read through the index: records of a BCF or region, else lines (a tabix index cannot
+        be built for a VCF with blank lines between records; it skips ``#`` lines there, which
+        a plain read rejects)."""
+        return ordinal + 1 + (0 if self.bcf or self.region else self._header_lines)
+
+    def _text_records(self, lines: Iterable[str], span: Span, number: Callable[[int], int],
+                      unit: str | None = None) -> Iterator[RawRecord]:
+        """Records of index-query lines whose POS lies in ``span``; the k-th is numbered
+        ``number(k)``."""
+        count = 0
+        for text in lines:
+            record = self._parse(number(count + 1), text.rstrip("\r"), unit)
+            if _starts_in(span, record.pos):
+                count += 1
+                yield record
+
+    def _indexed_span(self, contigs: Sequence[str]) -> Span:
         """The parsed region with its contig named as in the index (``17`` finds ``chr17``,
         as record contigs are harmonised with the genome)."""
         contig, start, end = parse_region(self.region, contigs)
@@ -311,23 +386,18 @@ class VcfSource:
 
     def _region_records(self) -> Iterator[RawRecord]:
         try:
-            tabix = pysam.TabixFile(self.path)
+            tabix = self._open_tabix()
         except (OSError, ValueError) as exc:
             raise self._fail(None, f"cannot query region {self.region!r}: the file must be "
                                    f"bgzip-compressed with a tabix/CSI index ({exc})") from None
         try:
             span = self._indexed_span(tabix.contigs)
             try:
-                lines = tabix.fetch(span[0], span[1] - 1, span[2])
+                lines = tabix.fetch(span[0], max(span[1], 1) - 1, span[2])
             except ValueError:
                 raise self._fail(None, f"invalid region {self.region!r} (use chrom or "
                                        "chrom:start-end)") from None
-            number = 0
-            for text in lines:
-                record = self._parse(number + 1, text.rstrip("\r"))
-                if _starts_in(span, record.pos):
-                    number += 1
-                    yield record
+            yield from self._text_records(lines, span, lambda count: count)
         finally:
             tabix.close()
 
@@ -340,17 +410,24 @@ class VcfSource:
             except Exception as exc:  # cyvcf2 raises bare Exception
                 raise self._fail(None, f"cannot query region {self.region!r} ({exc}); the "
                                        "BCF must be indexed (bcftools index)") from None
-            number = 0
-            while True:
-                try:
-                    variant = next(variants)
-                except StopIteration:
-                    return
-                except Exception as exc:  # htslib parse errors surface as bare Exception
-                    raise self._fail(number + 1, f"cannot be parsed ({exc})") from None
-                if _starts_in(span, variant.POS):
-                    number += 1
-                    yield RawRecord(number, str(variant).rstrip("\n"), variant.CHROM,
-                                    variant.POS, variant.ID, variant.REF, list(variant.ALT))
+            yield from self._bcf_variants(variants, span, lambda count: count)
         finally:
             reader.close()
+
+    def _bcf_variants(self, variants: Iterator, span: Span | None,
+                      number: Callable[[int], int], unit: str | None = None
+                      ) -> Iterator[RawRecord]:
+        """Records of cyvcf2 variants whose POS lies in ``span``; the k-th is numbered
+        ``number(k)``."""
+        count = 0
+        while True:
+            try:
+                variant = next(variants)
+            except StopIteration:
+                return
+            except Exception as exc:  # htslib parse errors surface as bare Exception
+                raise self._fail(number(count + 1), f"cannot be parsed ({exc})", unit) from None
+            if _starts_in(span, variant.POS):
+                count += 1
+                yield RawRecord(number(count), str(variant).rstrip("\n"), variant.CHROM,
+                                variant.POS, variant.ID, variant.REF, list(variant.ALT))

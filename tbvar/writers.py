@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -187,21 +188,104 @@ class TableWriter:
     def _assemble_parquet(self, target: Path, parts: Iterable[Path],
                           q: Sequence[np.ndarray] | None) -> None:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        # dictionary encoding pays off for the text columns only: score columns are
-        # near-unique floats (half the write time and a larger file with dictionaries)
-        text = [field.name for field in self._schema if pa.types.is_string(field.type)]
         fills = iter(q) if q is not None else None
-        with pq.ParquetWriter(target, self._schema, use_dictionary=text) as writer:
+        with _parquet_writer(target, self._schema) as writer:
             for part in parts:
                 with pa.memory_map(str(part)) as source:
                     table = pa.ipc.open_stream(source).read_all()
-                if fills is not None:
-                    index = table.schema.get_field_index("q")
-                    table = table.set_column(index, table.schema.field(index), pa.array(
-                        next(fills)["q"].astype(np.float32), from_pandas=True))
-                writer.write_table(table)
+                writer.write_table(table if fills is None else _with_q(table, next(fills)))
+
+
+def _parquet_writer(where: object, schema):  # (path or buffer, pyarrow.Schema) -> ParquetWriter
+    """A Parquet writer with tbvar's settings: dictionary encoding for the text columns only
+    (score columns are near-unique floats: half the write time and a larger file with
+    dictionaries)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    text = [field.name for field in schema if pa.types.is_string(field.type)]
+    return pq.ParquetWriter(where, schema, use_dictionary=text)
+
+
+def _with_q(table, values: np.ndarray):  # (pyarrow.Table, QVALUE_DTYPE array) -> pyarrow.Table
+    """``table`` with its ``q`` column set to the run's q-values of its rows."""
+    import pyarrow as pa
+
+    index = table.schema.get_field_index("q")
+    return table.set_column(index, table.schema.field(index),
+                            pa.array(values["q"].astype(np.float32), from_pandas=True))
+
+
+class ParquetDatasetWriter:
+    """A Parquet dataset: a directory of one Parquet file per chunk, in input order
+    (``part-000000000.parquet``, ...; read it whole with ``pandas.read_parquet(DIR)``).
+
+    Workers encode each chunk into its file, so assembling the dataset only links the files
+    into the directory (no data passes through the assembling process), unless the rows carry
+    p-values: the run's q-values are then written into every file, in parallel threads.
+
+    Parameters
+    ----------
+    path
+        The output directory.
+    template
+        A zero-row result frame (columns and dtypes; an empty input gives one empty file).
+    metadata
+        Provenance stored in every file's schema metadata (``tbvar.KEY``).
+    """
+
+    part = "parquet"
+    directory = True
+
+    def __init__(self, path: str | os.PathLike[str], template: pd.DataFrame,
+                 metadata: dict[str, str] | None = None) -> None:
+        self.path = str(path)
+        self._schema = _arrow_schema(template, metadata or {})
+        self._template = template
+        self.fill_q = list(template.columns)[-1:] == ["q"]
+
+    def encode(self, chunk: ScoredChunk) -> bytes:
+        """The chunk's rows as a complete Parquet file."""
+        import pyarrow as pa
+
+        sink = pa.BufferOutputStream()
+        with _parquet_writer(sink, self._schema) as writer:
+            writer.write_table(_arrow_table(chunk.rows[self._schema.names], self._schema))
+        return sink.getvalue().to_pybytes()
+
+    def assemble(self, target: Path, parts: Iterable[Path], extra_header: Sequence[str] = (),
+                 q: Sequence[np.ndarray] | None = None) -> None:
+        """Make the directory ``target`` of the chunks' files (with the run's q-values per
+        chunk when the rows carry p-values); ``extra_header`` is not used."""
+        import pyarrow.parquet as pq
+
+        target.mkdir()
+        parts = list(parts)
+        names = [target / f"part-{index:09d}.parquet" for index in range(len(parts))]
+        if not parts:
+            with _parquet_writer(target / "part-000000000.parquet", self._schema) as writer:
+                writer.write_table(_arrow_table(self._template, self._schema))
+        elif not self.fill_q:
+            for part, name in zip(parts, names, strict=True):
+                _link(Path(part), name)
+        else:
+            def fill(job: tuple[Path, Path, np.ndarray]) -> None:
+                part, name, values = job
+                with _parquet_writer(name, self._schema) as writer:
+                    writer.write_table(_with_q(pq.read_table(part), values))
+
+            jobs = list(zip(parts, names, q or [], strict=True))
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+                list(pool.map(fill, jobs))
+
+
+def _link(source: Path, target: Path) -> None:
+    """``target`` as a hard link to ``source`` (a copy where links are not possible)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def concatenate_parts(target: Path, head: bytes, parts: Iterable[Path], tail: bytes) -> None:

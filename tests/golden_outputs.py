@@ -227,20 +227,22 @@ def score_into(inputs: Inputs, vcf: Path, genome: Path, model: Path, args: Seque
     return artifacts
 
 
-def case_artifacts(inputs: Inputs, case_id: str) -> dict[str, bytes]:
-    """Compute the artifacts of one case (outputs go to ``ROOT/out/CASE``)."""
+def case_artifacts(inputs: Inputs, case_id: str, args: Sequence[str] = (),
+                   **settings: object) -> dict[str, bytes]:
+    """Compute the artifacts of one case (outputs go to ``ROOT/out/CASE``); ``args`` are added
+    to its command lines and ``settings`` to its API call (another engine, say)."""
     out_dir = inputs.root / "out" / case_id.replace("/", "__")
     kind, name = case_id.split("/", 1)
     if case_id == API_CASE:
         return frame_artifacts(tbvar.score_vcf(EXAMPLE_VCF, EXAMPLE_GENOME, EXAMPLE_MODEL,
-                                               device="cpu"))
+                                               device="cpu", **settings))
     if kind == "example":
         return score_into(inputs, EXAMPLE_VCF, EXAMPLE_GENOME, EXAMPLE_MODEL,
-                          EXAMPLE_OPTIONS[name], out_dir,
+                          [*EXAMPLE_OPTIONS[name], *args], out_dir,
                           FORMATS if name == "default" else OPTION_FORMATS)
     case = inputs.corpus[name]
     return score_into(inputs, inputs.root / "vcf" / name, inputs.genome, CORPUS_MODEL,
-                      case.args, out_dir, FORMATS)
+                      [*case.args, *args], out_dir, FORMATS)
 
 
 def corpus_input_artifacts(inputs: Inputs) -> dict[str, bytes]:
