@@ -43,7 +43,6 @@ from memory_rss import CONFIG, make_inputs
 from pipeline_capacity import stub_forward
 
 import tbvar
-from tbvar.api import load_model, make_stage, open_genome, run_metadata
 from tbvar.engine import LocalEngine
 from tbvar.formats import WriterContext, make_writer
 from tbvar.model import TBiNetConfig
@@ -51,6 +50,7 @@ from tbvar.options import RunOptions, ScoreOptions
 from tbvar.output import ChunkSaver, score_into
 from tbvar.partial import PartialRun
 from tbvar.ray_engine import close_workers
+from tbvar.run_setup import load_model, make_stage, open_genome, run_metadata
 from tbvar.run_summary import RunSummary
 from tbvar.variants import SourceChunks
 from tbvar.vcf_reader import VcfSource

@@ -25,7 +25,6 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save
 
-from tbvar.api import load_model, open_genome, resolve_settings, task_selection
 from tbvar.background import CALIBRATED, DEFAULT_SAMPLE_SIZE, Background
 from tbvar.checkpoint import file_sha256
 from tbvar.engine import LocalEngine
@@ -35,6 +34,7 @@ from tbvar.options import RunOptions, ScoreOptions, calibration_options
 from tbvar.output import check_sanity, partial_run
 from tbvar.partial import PartialRun
 from tbvar.random_snvs import read_bed, sample_snvs
+from tbvar.run_setup import load_model, open_genome, resolve_settings, task_selection
 from tbvar.run_summary import RunSummary
 from tbvar.scoring import Scorer
 from tbvar.stage import ScoredChunk, ScoringStage

@@ -36,15 +36,6 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from tbvar.api import (
-    PathLike,
-    load_model,
-    load_run_background,
-    open_genome,
-    resolve_settings,
-    run_metadata,
-    task_selection,
-)
 from tbvar.errors import VariantInputError
 from tbvar.genome import Genome, decode_sequence
 from tbvar.ism import saturation_mutagenesis
@@ -53,6 +44,15 @@ from tbvar.model import N_CODE
 from tbvar.motif_matches import KernelMatches, read_kernel_matches
 from tbvar.options import RunOptions, ScoreOptions
 from tbvar.pvalues import simes
+from tbvar.run_setup import (
+    PathLike,
+    load_model,
+    load_run_background,
+    open_genome,
+    resolve_settings,
+    run_metadata,
+    task_selection,
+)
 from tbvar.scoring import Scorer
 from tbvar.tasks import generic_tasks, select_tasks
 from tbvar.variant_summaries import top_k_order

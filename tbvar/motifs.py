@@ -35,7 +35,6 @@ import pandas as pd
 from torch import nn
 from tqdm import tqdm
 
-from tbvar.api import load_model
 from tbvar.atomic import commit_directory, staging_directory
 from tbvar.checkpoint import file_sha256
 from tbvar.distinct_motifs import EDIT_DISTANCES, distinct_counts
@@ -43,6 +42,7 @@ from tbvar.kernel_sites import KernelCounts, SiteCounter, first_layer
 from tbvar.meme import Motif, jaspar_path, meme_text, read_meme
 from tbvar.motif_inputs import SequenceSource
 from tbvar.motif_match import MIN_OVERLAP, informative_core, tomtom_matches
+from tbvar.run_setup import load_model
 from tbvar.version import __version__
 
 PathLike = str | os.PathLike[str]

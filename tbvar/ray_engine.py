@@ -34,7 +34,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from tbvar.api import load_model, make_stage
 from tbvar.background import Background
 from tbvar.engine import LocalEngine
 from tbvar.genome import Genome
@@ -51,6 +50,7 @@ from tbvar.input_ranges import (
 from tbvar.options import RunOptions, ScoreOptions
 from tbvar.output import ChunkSaver, score_into
 from tbvar.progress import Progress
+from tbvar.run_setup import load_model, make_stage
 from tbvar.stage import ScoredChunk, ScoringStage
 from tbvar.variants import SourceChunks, VariantChunk, allele_frame
 from tbvar.vcf_reader import Span, VcfSource

@@ -29,11 +29,11 @@ import torch
 
 import tbvar
 from tbvar import ray_engine, writers
-from tbvar.api import load_model
 from tbvar.cli import main
 from tbvar.model import TBiNet
 from tbvar.options import RunOptions
 from tbvar.ray_engine import resolve_workers
+from tbvar.run_setup import load_model
 from tbvar.score_cli import recorded_command
 from tbvar.vcf_reader import VariantInputError
 from tests.golden_outputs import (
