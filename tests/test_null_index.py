@@ -1,0 +1,61 @@
+"""The bucket index's p-values against a brute-force count of the null values."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from tbvar.null_index import NullIndex
+
+
+def brute_force(null: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``(r + 1) / (k + 1)``, r = null values ≥ |value| counted one by one (NaN → NaN)."""
+    at_least = (null[None, :, :] >= np.abs(values)[:, None, :]).sum(axis=1)
+    p = ((at_least + 1) / (len(null) + 1)).astype(np.float32)
+    p[np.isnan(values)] = np.nan
+    return p
+
+
+def check(null: np.ndarray, values: np.ndarray) -> None:
+    null = np.sort(np.abs(null.astype(np.float32)), axis=0)
+    got = NullIndex(null).p_values(values.astype(np.float32))
+    np.testing.assert_array_equal(got, brute_force(null, values.astype(np.float32)))
+
+
+def test_heavy_tails_ties_and_the_null_values_themselves() -> None:
+    rng = np.random.default_rng(0)
+    null = rng.standard_t(2, size=(3000, 7)) * rng.uniform(1e-3, 1e3, 7)
+    null[:400, 2] = 0.0  # a column where a seventh of the null is exactly zero
+    null[:, 3] = 1.5  # a column of one value
+    values = np.concatenate([null[:500], -null[500:900],
+                             rng.standard_t(2, size=(600, 7)) * 10,
+                             [[np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, 3e38]]])
+    check(null, values)
+
+
+def test_crowded_buckets_take_the_exact_search() -> None:
+    # 2,000 null values squeezed between 1 and 1 + 2^-12 share few buckets (> 8 per bucket)
+    rng = np.random.default_rng(1)
+    crowded = 1 + rng.integers(0, 64, (2000, 2)) / 2**18
+    null = np.concatenate([crowded, rng.uniform(0, 1e6, (20, 2))])
+    values = np.concatenate([null, null * (1 + 2**-23), null * (1 - 2**-23)])
+    check(null, values)
+
+
+def test_one_null_value() -> None:
+    check(np.array([[2.0]]), np.array([[0.0], [2.0], [-2.0], [2.5], [np.nan]]))
+
+
+finite = st.floats(-2.0**100, 2.0**100, allow_nan=False, width=32)
+
+
+@settings(max_examples=150, deadline=None)
+@given(null=arrays(np.float32, st.tuples(st.integers(1, 80), st.integers(1, 4)), elements=finite),
+       values=arrays(np.float32, st.tuples(st.integers(0, 30), st.just(1)),
+                     elements=st.floats(width=32) | st.sampled_from([0.0, 1.0, 2.0])))
+def test_any_null_and_any_value(null: np.ndarray, values: np.ndarray) -> None:
+    values = np.repeat(values, null.shape[1], axis=1)
+    values = np.concatenate([values, null[: min(len(null), 10)]])  # exact ties too
+    check(null, values)
