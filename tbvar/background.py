@@ -91,7 +91,8 @@ class Background:
                                   f"(it holds {', '.join(self.sorted_abs)})")
         return self.sorted_abs[name]
 
-    def p_values(self, name: str, values: np.ndarray) -> np.ndarray:
+    def p_values(self, name: str, values: np.ndarray,
+                 columns: np.ndarray | None = None) -> np.ndarray:
         """Two-sided empirical p-values ``(r + 1) / (k + 1)`` of ``|values|``.
 
         Parameters
@@ -99,16 +100,18 @@ class Background:
         name
             A calibrated score.
         values
-            ``(m, C)`` scores, one column per background column (NaN stays NaN).
+            ``(m, c)`` scores (NaN stays NaN).
+        columns
+            ``(c,)`` the background column of each column of ``values`` (default: all).
 
         Returns
         -------
         np.ndarray
-            ``(m, C)`` float32 p-values in ``[1/(k+1), 1]``.
+            ``(m, c)`` float32 p-values in ``[1/(k+1), 1]``.
         """
         if name not in self._indexes:  # built on first use and kept (k × C × 8 bytes)
             self._indexes[name] = NullIndex(self._require(name))
-        return self._indexes[name].p_values(values)
+        return self._indexes[name].p_values(values, columns)
 
     def z_scores(self, name: str, values: np.ndarray) -> np.ndarray:
         """Signed ``values / RMS`` of the background's values (the Beluga convention)."""

@@ -68,25 +68,27 @@ def _build(null: np.ndarray, offset: np.ndarray, base: np.ndarray, shift: np.nda
 
 @numba.njit(cache=True, nogil=True)
 def _p_values(padded: np.ndarray, offset: np.ndarray, base: np.ndarray, shift: np.ndarray,
-              table: np.ndarray, k: int, values: np.ndarray, p_of_below: np.ndarray,
-              out: np.ndarray) -> None:
-    """``out[i, j] = p_of_below[#{null[j] < |values[i, j]|}]`` (NaN stays NaN).
+              table: np.ndarray, k: int, values: np.ndarray, columns: np.ndarray,
+              p_of_below: np.ndarray, out: np.ndarray) -> None:
+    """``out[i, j] = p_of_below[#{null[c] < |values[i, j]|}]``, c = ``columns[j]`` (NaN
+    stays NaN).
 
     Rows go in blocks of :data:`_ROW_BLOCK` (their values and p-values stay in cache while each
     column's null sample and table are read)."""
-    m, columns = values.shape
+    m, width = values.shape
     top = table.shape[1] - 2
     for first in range(0, m, _ROW_BLOCK):
         last = min(first + _ROW_BLOCK, m)
-        for j in range(columns):
-            row = padded[j]
-            bounds = table[j]
+        for j in range(width):
+            c = columns[j]
+            row = padded[c]
+            bounds = table[c]
             for i in range(first, last):
                 x = abs(values[i, j])
                 if x != x:
                     out[i, j] = np.nan
                     continue
-                bucket = _bucket(x, offset[j], base[j], shift[j], top)
+                bucket = _bucket(x, offset[c], base[c], shift[c], top)
                 low, high = np.int64(bounds[bucket]), np.int64(bounds[bucket + 1])
                 if high - low <= _SMALL_BUCKET:  # values past the bucket are above x (or +inf)
                     low += 4 * np.int64(row[low + 3] < x)
@@ -94,11 +96,11 @@ def _p_values(padded: np.ndarray, offset: np.ndarray, base: np.ndarray, shift: n
                     low += np.int64(row[low] < x)
                     low += np.int64(row[low] < x)
                 else:
-                    width = high - low
-                    while width > 1:
-                        half = width >> 1
+                    span = high - low
+                    while span > 1:
+                        half = span >> 1
                         low += half * np.int64(row[low + half - 1] < x)
-                        width -= half
+                        span -= half
                     low += np.int64(row[low] < x)
                 out[i, j] = p_of_below[min(low, k)]
 
@@ -126,21 +128,30 @@ class NullIndex:
         # p = (at_least + 1) / (k + 1) with at_least = k - below
         self._p_of_below = ((k - np.arange(k + 1) + 1) / (k + 1)).astype(np.float32)
 
-    def p_values(self, values: np.ndarray) -> np.ndarray:
+    def p_values(self, values: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
         """Two-sided empirical p-values ``(r + 1) / (k + 1)`` of ``|values|``.
 
         Parameters
         ----------
         values
-            ``(m, C)`` scores, one column per null column (NaN stays NaN).
+            ``(m, c)`` scores (NaN stays NaN).
+        columns
+            ``(c,)`` the null column of each column of ``values`` (default: all C in order).
 
         Returns
         -------
         np.ndarray
-            ``(m, C)`` float32 p-values in ``[1/(k+1), 1]``, r = null values ≥ ``|value|``.
+            ``(m, c)`` float32 p-values in ``[1/(k+1), 1]``, r = null values ≥ ``|value|``.
         """
         values = np.asarray(values, dtype=np.float32)
+        if columns is None:
+            columns = np.arange(len(self._padded))
+        columns = np.asarray(columns, dtype=np.int64)
+        if values.ndim != 2 or values.shape[1] != len(columns):
+            raise ValueError(f"values of shape {values.shape} for {len(columns)} columns")
+        if len(columns) and not 0 <= columns.min() <= columns.max() < len(self._padded):
+            raise ValueError(f"columns outside 0..{len(self._padded) - 1}")
         out = np.empty(values.shape, dtype=np.float32)
         _p_values(self._padded, self._offset, self._base, self._shift, self._table, self.k,
-                  values, self._p_of_below, out)
+                  values, columns, self._p_of_below, out)
         return out

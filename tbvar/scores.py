@@ -46,6 +46,8 @@ class VariantScores:
         The attention bin centred on the variant (unused without attention).
     background
         Null distributions for the calibrated scores ``p`` and ``z`` (``tbvar calibrate``).
+    tasks
+        The tasks whose ``p`` is computed (the others' are NaN); ``None``: all.
     """
 
     ref: np.ndarray
@@ -54,6 +56,7 @@ class VariantScores:
     alt_attention: np.ndarray | None = None
     center_bin: int = 0
     background: Background | None = None
+    tasks: np.ndarray | None = None
 
     @property
     def null(self) -> Background:
@@ -80,7 +83,8 @@ class VariantScores:
 
         (ref, alt), (ref_a, alt_a) = swap(self.ref, self.alt), swap(self.ref_attention,
                                                                     self.alt_attention)
-        return VariantScores(ref, alt, ref_a, alt_a, self.center_bin, self.background)
+        return VariantScores(ref, alt, ref_a, alt_a, self.center_bin, self.background,
+                             self.tasks)
 
     @cached_property
     def lod(self) -> np.ndarray:
@@ -92,7 +96,11 @@ class VariantScores:
     @cached_property
     def p(self) -> np.ndarray:
         """Two-sided empirical p-values of |lod| against the background, ``(n, T)``."""
-        return self.null.p_values("lod", self.lod)
+        if self.tasks is None:
+            return self.null.p_values("lod", self.lod)
+        p = np.full(self.lod.shape, np.nan, dtype=np.float32)  # only the selected tasks
+        p[:, self.tasks] = self.null.p_values("lod", self.lod[:, self.tasks], self.tasks)
+        return p
 
     @cached_property
     def z(self) -> np.ndarray:

@@ -111,7 +111,11 @@ class ScoringStage:
     def infer(self, prepared: PreparedChunk) -> VariantScores:
         """The model's scores of a prepared chunk's windows (with the background, if any)."""
         scores = self.scorer.score(prepared.windows.ref, prepared.windows.alt)
-        return replace(scores, background=self.background) if self.background else scores
+        if self.background is None:
+            return scores
+        everything = len(self.selected) == scores.ref.shape[1]
+        return replace(scores, background=self.background,
+                       tasks=None if everything else self.selected)
 
     def finish(self, prepared: PreparedChunk, scores: VariantScores) -> ScoredChunk:
         """Result rows and counts of a chunk from its model scores."""

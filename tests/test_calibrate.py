@@ -186,3 +186,23 @@ def test_shipped_example_background_is_the_documented_one(tmp_path: Path,
     for name in shipped.sorted_abs:  # thread count may change the last float32 bits
         np.testing.assert_allclose(rebuilt.sorted_abs[name], shipped.sorted_abs[name],
                                    rtol=1e-5, atol=1e-7)
+
+
+def test_selected_tasks_get_the_p_values_of_the_whole_run(background: Path,
+                                                          tmp_path: Path) -> None:
+    """With --tasks only the selected tasks are looked up; the values are those of a run over
+    every task, and min_p / combined_p combine the selected tasks only."""
+    common = [str(EXAMPLE_VCF), "--genome", str(EXAMPLE_GENOME), "--model", str(MODEL),
+              "--background", str(background), "--scores", "lod,p", "--device", "cpu", "-q"]
+    assert main(["score", *common, "-o", str(tmp_path / "all.tsv")]) == 0
+    assert main(["score", *common, "--tasks", "3,1", "-o", str(tmp_path / "some.tsv")]) == 0
+    every, some = (pd.read_csv(tmp_path / name, sep="\t") for name in ("all.tsv", "some.tsv"))
+    p_columns = list(some.filter(like="p.").columns)
+    assert len(p_columns) == 2
+    np.testing.assert_array_equal(some[p_columns].to_numpy(), every[p_columns].to_numpy())
+    ok = some["status"] == "ok"
+    chosen = some.loc[ok, p_columns].to_numpy()
+    np.testing.assert_allclose(some.loc[ok, "min_p"], chosen.min(axis=1), rtol=1e-7)
+    ordered = np.sort(chosen, axis=1)
+    np.testing.assert_allclose(some.loc[ok, "combined_p"],
+                               np.minimum((2 * ordered / [1, 2]).min(axis=1), 1), rtol=1e-6)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -59,3 +60,19 @@ def test_any_null_and_any_value(null: np.ndarray, values: np.ndarray) -> None:
     values = np.repeat(values, null.shape[1], axis=1)
     values = np.concatenate([values, null[: min(len(null), 10)]])  # exact ties too
     check(null, values)
+
+
+def test_columns_pick_the_null_of_each_value_column() -> None:
+    rng = np.random.default_rng(2)
+    null = np.sort(np.abs(rng.standard_t(3, (500, 6))).astype(np.float32) * np.arange(1, 7),
+                   axis=0)
+    index = NullIndex(null)
+    values = rng.standard_t(3, (40, 6)).astype(np.float32) * 3
+    full = index.p_values(values)
+    columns = np.array([5, 0, 0, 3])
+    np.testing.assert_array_equal(index.p_values(values[:, columns], columns), full[:, columns])
+    for bad in (np.array([6]), np.array([-1])):
+        with pytest.raises(ValueError, match="columns outside"):
+            index.p_values(values[:, :1], bad)
+    with pytest.raises(ValueError, match="for 2 columns"):
+        index.p_values(values[:, :3], np.array([0, 1]))
