@@ -40,7 +40,7 @@ class HardSigmoidRecurrence(torch.autograd.Function):
         _, steps, n, gates4 = projected.shape
         units = gates4 // 4
         hidden = projected.new_empty(2, steps, n, units)
-        gates = projected.new_empty(2, steps, n, gates4)  # i, f, o after the hard sigmoid
+        forget = projected.new_empty(2, steps, n, units)
         # d loss / d pre-activations = factor × (d loss / d c) for i, f, g and × (d loss / d h)
         # for o; d c / d h; per step, in the gate order
         factor = projected.new_empty(2, steps, n, gates4)
@@ -53,9 +53,10 @@ class HardSigmoidRecurrence(torch.autograd.Function):
             z = torch.baddbmm(projected[:, t], h, w_hh_t)
             g = torch.tanh(z[..., 2 * units:3 * units], out=values[..., :units])
             y = z.mul_(0.2).add_(0.5)  # hard sigmoid before clipping (the g quarter unused)
-            a = torch.clamp(y, 0.0, 1.0, out=gates[:, t])
+            a = y.clamp(0.0, 1.0)
             slope = torch.where(a == y, 0.2, 0.0).to(a.dtype)  # clamp's gradient passes its bounds
             i, f, o = a[..., :units], a[..., units:2 * units], a[..., 3 * units:]
+            forget[:, t] = f
             input_g = i * g
             cell = torch.add(f * values[..., units:2 * units], input_g,
                              out=upcoming[..., units:2 * units])
@@ -65,13 +66,13 @@ class HardSigmoidRecurrence(torch.autograd.Function):
             h = torch.mul(o, tanh_cell, out=hidden[:, t])
             torch.addcmul(o, h, tanh_cell, value=-1.0, out=cell_factor[:, t])
             values, upcoming = upcoming, values
-        ctx.save_for_backward(w_hh_t, hidden, gates, factor, cell_factor)
+        ctx.save_for_backward(w_hh_t, hidden, forget, factor, cell_factor)
         return hidden
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        w_hh_t, hidden, gates, factor, cell_factor = ctx.saved_tensors
+        w_hh_t, hidden, forget, factor, cell_factor = ctx.saved_tensors
         _, steps, n, units = hidden.shape
         w_hh = w_hh_t.transpose(1, 2).contiguous()  # (2, 4U, U)
         grad_z = grad_hidden.new_empty(2, steps, n, 4 * units)
@@ -86,7 +87,7 @@ class HardSigmoidRecurrence(torch.autograd.Function):
             torch.mul(factor[:, t, ..., :3 * units].unflatten(-1, (3, units)),
                       grad_cell.unsqueeze(2), out=step[..., :3 * units].unflatten(-1, (3, units)))
             torch.mul(factor[:, t, ..., 3 * units:], grad_h, out=step[..., 3 * units:])
-            grad_cell = grad_cell * gates[:, t, ..., units:2 * units]
+            grad_cell = grad_cell * forget[:, t]
         previous = hidden[:, :-1].reshape(2, -1, units)
         grad_w = torch.bmm(previous.transpose(1, 2), grad_z[:, 1:].reshape(2, -1, 4 * units))
         return grad_z, grad_w
@@ -116,4 +117,5 @@ def hard_sigmoid_bilstm(x: torch.Tensor, lstm: nn.LSTM) -> torch.Tensor:
     projected = torch.baddbmm(bias, inputs, w_ih_t).view(2, steps, n, -1)
     w_hh_t = torch.stack([lstm.weight_hh_l0.t(), lstm.weight_hh_l0_reverse.t()])
     hidden = HardSigmoidRecurrence.apply(projected, w_hh_t.to(projected.dtype))
-    return torch.cat([hidden[0], hidden[1].flip(0)], dim=-1).transpose(0, 1)
+    forward, backward = hidden.unbind(0)
+    return torch.cat([forward, backward.flip(0)], dim=-1).transpose(0, 1)
