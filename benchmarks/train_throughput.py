@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -102,7 +103,8 @@ def start(config: dict, split: ShardSplit, device: torch.device, steps: int
 def measure(configs: list[dict], split: ShardSplit, device: torch.device, warmup: int,
             steps: int) -> list[dict]:
     """Samples/s of each configuration over ``steps`` steps after ``warmup`` steps; the timed
-    steps of all configurations are interleaved."""
+    steps of all configurations are interleaved. ``samples_per_s_median_step`` (batch size over
+    the median step time) is robust to load spikes on a shared machine."""
     runs = [start(c, split, device, warmup + steps) for c in configs]
     for run in runs:
         for _ in range(warmup):
@@ -119,7 +121,9 @@ def measure(configs: list[dict], split: ShardSplit, device: torch.device, warmup
     results = []
     for config, step_seconds, n in zip(configs, seconds, samples, strict=True):
         rate = n / sum(step_seconds)
+        median_rate = config["batch_size"] / statistics.median(step_seconds)
         results.append(dict(config, steps=steps, samples_per_s=round(rate, 2),
+                            samples_per_s_median_step=round(median_rate, 2),
                             seconds_per_step=round(sum(step_seconds) / steps, 4),
                             step_seconds=[round(s, 3) for s in step_seconds],
                             deepsea_epoch_minutes=round(DEEPSEA_EPOCH / rate / 60, 1)))
@@ -143,8 +147,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few steps (CPU in < 3 minutes)")
     parser.add_argument("--steps", type=int, help="timed steps per configuration")
     parser.add_argument("--only", nargs="*", help="configuration names to run")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args()
     device = resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.backends.cudnn.benchmark = device.type == "cuda"  # as tbvar-train fit does
     quick_steps, full_steps = (2, 30) if device.type == "cpu" else (10, 50)
     steps = args.steps or (quick_steps if args.quick else full_steps)
@@ -159,6 +166,7 @@ def main() -> None:
         load_after = os.getloadavg()[0]
         pipeline = loader_rate(split, device)
     rates = {r["name"]: r["samples_per_s"] for r in results}
+    median_rates = {r["name"]: r["samples_per_s_median_step"] for r in results}
     base = rates.get("fp32_b100")
     best = max(results, key=lambda r: r["samples_per_s"])
     print(json.dumps({
@@ -170,6 +178,9 @@ def main() -> None:
         "load_average_1min": {"before": load_before, "after": load_after}, "configs": results,
         "ratios_to_fp32_b100": ({k: round(v / base, 3) for k, v in rates.items()}
                                 if base else None),
+        "ratios_to_fp32_b100_median_step": (
+            {k: round(v / median_rates["fp32_b100"], 3) for k, v in median_rates.items()}
+            if base else None),
         "input_pipeline_samples_per_s": round(pipeline, 1),
         "deepsea_epoch_samples": DEEPSEA_EPOCH,
         "target": {"epoch_minutes": TARGET_SECONDS / 60,
