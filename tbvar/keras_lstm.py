@@ -8,7 +8,7 @@ per step and accumulates the recurrent weight gradient step by step. Here the re
   Function (autograd differentiates it);
 - forward runs both directions at once per step (``baddbmm``) and keeps, per step, only the
   products backward needs (gate derivatives times the values they multiply);
-- backward is five element-wise operations and one ``baddbmm`` per step; the recurrent weight
+- backward is four element-wise operations and one ``baddbmm`` per step; the recurrent weight
   gradient is one GEMM over all steps after the loop.
 
 ``hard_sigmoid(z) = clip(0.2 z + 0.5, 0, 1)`` (Keras 2.2.4) is computed with the same
@@ -41,8 +41,8 @@ class HardSigmoidRecurrence(torch.autograd.Function):
         units = gates4 // 4
         hidden = projected.new_empty(2, steps, n, units)
         forget = projected.new_empty(2, steps, n, units)
-        # d loss / d pre-activations = factor × (d loss / d c) for i, f, g and × (d loss / d h)
-        # for o; d c / d h; per step, in the gate order
+        # per step, gate order: dL/dz = factor × dL/dc for i, f, g and factor × dL/dh for o;
+        # dL/dc gains cell_factor × dL/dh (h = o tanh c) and passes × f to the previous step
         factor = projected.new_empty(2, steps, n, gates4)
         cell_factor = projected.new_empty(2, steps, n, units)
         # (g, previous cell, unused, tanh(cell)) of this step and the next: slope × these
