@@ -5,9 +5,12 @@ Runs the real training step (:func:`tbvar_train.fit.train_step`) fed by the real
 made on the device) and prints JSON: samples/s per configuration, the implied time for one
 DeepSEA epoch (4.4M samples), ratios to the fp32 / batch-100 baseline, and the input pipeline's
 own rate without a model. The target is one DeepSEA epoch in at most 10 minutes on one
-H100-class GPU (≥ 7,333 samples/s).
+H100-class GPU (≥ 7,333 samples/s). All configurations are built first and their timed steps
+interleaved (one step of each in turn), so load changes hit all alike and the ratios come from
+one run; the 1-minute load average before and after is recorded.
 
     python benchmarks/train_throughput.py --quick          # CPU, < 3 minutes
+    python benchmarks/train_throughput.py --only fp32_b100 fp32_b100_hard_sigmoid --steps 10
     python benchmarks/train_throughput.py --device cuda    # GPU: more steps, larger batches
 """
 
@@ -15,8 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -72,9 +78,10 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(config: dict, split: ShardSplit, device: torch.device, warmup: int,
-            steps: int) -> dict:
-    """Samples/s of ``steps`` training steps after ``warmup`` steps."""
+def start(config: dict, split: ShardSplit, device: torch.device, steps: int
+          ) -> Callable[[], int]:
+    """Build ``config``'s model, optimizer and loader; returns a function running its next
+    training step (of ``steps``) and returning the batch's number of samples."""
     torch.manual_seed(0)
     model = TBiNet(TBiNetConfig(recurrent_activation=config["recurrent_activation"])).to(device)
     model.train()
@@ -83,21 +90,44 @@ def measure(config: dict, split: ShardSplit, device: torch.device, warmup: int,
     scaler = torch.amp.GradScaler("cuda") if config["precision"] == "fp16" else None
     loader = ShardLoader(split, config["batch_size"], shuffle=True, device=device,
                          prefetch=config["prefetch"])
-    batches = loader.iterate(stop=warmup + steps)
-    for _ in range(warmup):
-        train_step(model, next(batches), optimizer, scaler, amp)
-    _sync(device)
-    start = time.perf_counter()
-    samples = 0
-    for batch in batches:
+    batches = loader.iterate(stop=steps)
+
+    def step() -> int:
+        batch = next(batches)
         train_step(model, batch, optimizer, scaler, amp)
-        samples += len(batch)
-    _sync(device)
-    seconds = time.perf_counter() - start
-    rate = samples / seconds
-    return dict(config, steps=steps, samples_per_s=round(rate, 2),
-                seconds_per_step=round(seconds / steps, 4),
-                deepsea_epoch_minutes=round(DEEPSEA_EPOCH / rate / 60, 1))
+        return len(batch)
+
+    return step
+
+
+def measure(configs: list[dict], split: ShardSplit, device: torch.device, warmup: int,
+            steps: int) -> list[dict]:
+    """Samples/s of each configuration over ``steps`` steps after ``warmup`` steps; the timed
+    steps of all configurations are interleaved. ``samples_per_s_median_step`` (batch size over
+    the median step time) is robust to load spikes on a shared machine."""
+    runs = [start(c, split, device, warmup + steps) for c in configs]
+    for run in runs:
+        for _ in range(warmup):
+            run()
+    seconds: list[list[float]] = [[] for _ in configs]
+    samples = [0] * len(configs)
+    for _ in range(steps):
+        for k, run in enumerate(runs):
+            _sync(device)
+            begin = time.perf_counter()
+            samples[k] += run()
+            _sync(device)
+            seconds[k].append(time.perf_counter() - begin)
+    results = []
+    for config, step_seconds, n in zip(configs, seconds, samples, strict=True):
+        rate = n / sum(step_seconds)
+        median_rate = config["batch_size"] / statistics.median(step_seconds)
+        results.append(dict(config, steps=steps, samples_per_s=round(rate, 2),
+                            samples_per_s_median_step=round(median_rate, 2),
+                            seconds_per_step=round(sum(step_seconds) / steps, 4),
+                            step_seconds=[round(s, 3) for s in step_seconds],
+                            deepsea_epoch_minutes=round(DEEPSEA_EPOCH / rate / 60, 1)))
+    return results
 
 
 def loader_rate(split: ShardSplit, device: torch.device, batch_size: int = 256) -> float:
@@ -117,8 +147,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few steps (CPU in < 3 minutes)")
     parser.add_argument("--steps", type=int, help="timed steps per configuration")
     parser.add_argument("--only", nargs="*", help="configuration names to run")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args()
     device = resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.backends.cudnn.benchmark = device.type == "cuda"  # as tbvar-train fit does
     quick_steps, full_steps = (2, 30) if device.type == "cpu" else (10, 50)
     steps = args.steps or (quick_steps if args.quick else full_steps)
@@ -128,9 +161,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         split = ShardSplit(write_synthetic_shards(Path(tmp), max(largest * (warmup + steps),
                                                                 20_000)), "train")
-        results = [measure(c, split, device, warmup, steps) for c in configs]
+        load_before = os.getloadavg()[0]
+        results = measure(configs, split, device, warmup, steps)
+        load_after = os.getloadavg()[0]
         pipeline = loader_rate(split, device)
     rates = {r["name"]: r["samples_per_s"] for r in results}
+    median_rates = {r["name"]: r["samples_per_s_median_step"] for r in results}
     base = rates.get("fp32_b100")
     best = max(results, key=lambda r: r["samples_per_s"])
     print(json.dumps({
@@ -138,9 +174,13 @@ def main() -> None:
                                                if device.type == "cuda" else "cpu"),
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "model": "TBiNet paper size (1000 bp, 320x26 conv, BiLSTM 320, dense 695, 690 tasks)",
-        "warmup_steps": warmup, "configs": results,
+        "warmup_steps": warmup,
+        "load_average_1min": {"before": load_before, "after": load_after}, "configs": results,
         "ratios_to_fp32_b100": ({k: round(v / base, 3) for k, v in rates.items()}
                                 if base else None),
+        "ratios_to_fp32_b100_median_step": (
+            {k: round(v / median_rates["fp32_b100"], 3) for k, v in median_rates.items()}
+            if base else None),
         "input_pipeline_samples_per_s": round(pipeline, 1),
         "deepsea_epoch_samples": DEEPSEA_EPOCH,
         "target": {"epoch_minutes": TARGET_SECONDS / 60,

@@ -19,7 +19,9 @@ Design notes
   and the trainable parameter count equals the Keras count (35,515,816 at the paper's sizes).
 * ``recurrent_activation="hard_sigmoid"`` (Keras 2.2.4 default, ``clip(0.2x + 0.5, 0, 1)``)
   runs the same weights through an explicit recurrence: the input projection for every step and
-  both directions is one matmul; only the ``h @ W_hh`` recurrence is a (batched) loop.
+  both directions is one matmul; only the ``h @ W_hh`` recurrence is a (batched) loop. With
+  autograd on (training) the recurrence is one autograd Function with a hand-written backward
+  (``tbvar.keras_lstm``) instead of autograd of the loop; same outputs.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import torch
 from torch import nn
 
 from tbvar.json_config import JsonConfig
+from tbvar.keras_lstm import hard_sigmoid_bilstm
 
 #: One-hot channel order of every architecture (and of DeepSEA's data).
 ONEHOT_ORDER = "AGCT"
@@ -174,7 +177,13 @@ class TBiNet(nn.Module):
         return self.output(h), attention
 
     def _hard_sigmoid_bilstm(self, x: torch.Tensor) -> torch.Tensor:
-        """Bidirectional LSTM with Keras' hard-sigmoid gates, same parameters as ``self.lstm``."""
+        """Bidirectional LSTM with Keras' hard-sigmoid gates, same parameters as ``self.lstm``.
+
+        With autograd on, the recurrence is one autograd Function with a hand-written backward
+        (:mod:`tbvar.keras_lstm`); the outputs are the same.
+        """
+        if torch.is_grad_enabled():
+            return hard_sigmoid_bilstm(x, self.lstm)
         return self._explicit_bilstm(x, hard_sigmoid)
 
     def _explicit_bilstm(self, x: torch.Tensor,
