@@ -41,6 +41,8 @@ def fit_command(options: FitOptions) -> str:
              "--device", options.device, "--precision", options.precision]
     if options.model_config:
         words += ["--small-model-config", json.dumps(options.model_config)]
+    if options.init_from:
+        words += ["--init-from", Path(options.init_from).name]
     if options.max_steps_per_epoch:
         words += ["--max-steps-per-epoch", options.max_steps_per_epoch]
     return " ".join(shlex.quote(str(w)) for w in words)

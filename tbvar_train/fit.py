@@ -4,6 +4,8 @@ Defaults reproduce the TBiNet paper's reference training: binary cross-entropy, 
 (lr 1e-3, β 0.9/0.999, ε 1e-7 as in Keras), batch 100, no weight decay, up to 60 epochs with
 early stopping on the validation loss (patience 10); the best epoch's weights are exported.
 
+- ``init_from``: start from the weights of a tbvar model file wherever name and shape match
+  (:func:`tbvar_train.initialise.warm_start`), e.g. a TBiNet of another window length.
 - Precision: ``auto`` = bf16 autocast on CUDA, fp32 on CPU; ``fp16`` (CUDA only) uses a
   gradient scaler. The loss is always computed in fp32.
 - Checkpoints (:mod:`tbvar_train.checkpointing`) after every epoch and optionally every
@@ -30,6 +32,7 @@ from torch import nn
 from tqdm import tqdm
 
 from tbvar.architectures import architecture
+from tbvar.checkpoint import load_model
 from tbvar_train.architectures import build_model, make_config
 from tbvar_train.checkpointing import (
     flatten_optimizer,
@@ -48,12 +51,13 @@ from tbvar_train.distributed import (
     weight_digests,
 )
 from tbvar_train.export import export_best, write_metrics
+from tbvar_train.initialise import warm_start
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _AMP_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: Options that must not change when a run is resumed.
 RESUME_FIXED = ("arch", "batch_size", "lr", "seed", "model_config", "max_steps_per_epoch",
-                "init")
+                "init", "init_from")
 
 
 @dataclass
@@ -72,6 +76,7 @@ class FitOptions:
     device: str = "auto"
     precision: str = "auto"
     model_config: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None
     max_steps_per_epoch: int | None = None
     checkpoint_every: int = 0
     resume: bool = False
@@ -153,7 +158,10 @@ class _Trainer:
         self.config = make_config(options.arch, meta["sequence_length"], meta["n_tasks"],
                                   options.model_config)
         torch.manual_seed(options.seed)
-        self.model = build_model(self.config, options.init).to(env.device)
+        self.model = build_model(self.config, options.init)
+        if options.init_from:
+            warm_start(self.model, load_model(options.init_from)[0])
+        self.model.to(env.device)
         self.optimizer = make_optimizer(self.model, options.lr, env.device)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         self.out = Path(options.out)

@@ -40,6 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--init", choices=INITIALISATIONS, default="keras",
                         help="weight initialisation: keras (the reference code's Keras 2.2.4 "
                         "defaults, default) or torch (PyTorch defaults)")
+    parser.add_argument("--init-from", metavar="MODEL",
+                        help="start from the weights of this tbvar model file (same "
+                        "architecture) wherever name and shape match, e.g. the convolution, "
+                        "attention and LSTM of a TBiNet of another window length")
     parser.add_argument("--epochs", type=int, default=60, help="maximum epochs (default 60)")
     parser.add_argument("--patience", type=int, default=10,
                         help="early-stopping patience on the validation loss (default 10)")
@@ -68,7 +72,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``tbvar-train fit``."""
     options = FitOptions(
-        data=args.data, out=args.out, arch=args.arch, init=args.init, epochs=args.epochs,
+        data=args.data, out=args.out, arch=args.arch, init=args.init,
+        init_from=args.init_from, epochs=args.epochs,
         patience=args.patience, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         device=args.device, precision=args.precision, model_config=args.small_model_config,
         max_steps_per_epoch=args.max_steps_per_epoch, checkpoint_every=args.checkpoint_every,

@@ -32,6 +32,29 @@ def _init_lstm(lstm: nn.LSTM) -> None:
                 param.data[units:2 * units] = 1.0  # forget gate (gate order i, f, g, o)
 
 
+def warm_start(model: nn.Module, source: nn.Module) -> list[str]:
+    """Copy into ``model`` every tensor of ``source`` (a model of the same architecture) whose
+    name and shape match; the others keep their initialisation. Returns the copied names.
+
+    E.g. a TBiNet of another window length gives its convolution, attention and LSTM (their
+    shapes do not depend on the window) but not its dense layer.
+
+    Raises
+    ------
+    ValueError
+        Another architecture, or no tensor matches.
+    """
+    if source.arch != model.arch:
+        raise ValueError(f"cannot start a {model.arch} model from a {source.arch} model")
+    own = model.state_dict()
+    copied = {name: tensor for name, tensor in source.state_dict().items()
+              if name in own and own[name].shape == tensor.shape}
+    if not copied:
+        raise ValueError("no tensor of the source model matches this model's shapes")
+    model.load_state_dict(copied, strict=False)
+    return list(copied)
+
+
 def keras_initialise(model: nn.Module) -> nn.Module:
     """Re-initialise every Conv1d, Linear and LSTM of ``model`` like Keras 2.2.4 (in place)."""
     with torch.no_grad():

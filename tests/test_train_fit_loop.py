@@ -172,3 +172,21 @@ def test_cli_trains_a_baseline(tiny, tmp_path, capsys):
     assert main(["evaluate", "--model", str(exported), "--data", str(tiny),
                  "-o", str(tmp_path / "t.tsv")]) == 0
     assert "this model (danq)" in capsys.readouterr().out
+
+
+def test_init_from_starts_from_a_model_of_another_window_length(tiny, tmp_path):
+    """``--init-from``: the window-independent tensors of a shorter model, the dense layer
+    freshly initialised; lr 0 keeps the start, so the exported model shows it."""
+    first = fit(_options(tiny, tmp_path / "first", epochs=1))
+    source, _ = load_model(first["model"])
+    longer = write_shards(tmp_path / "longer", n_train=40, n_valid=20, n_test=20, length=200)
+    summary = fit(_options(longer, tmp_path / "warm", epochs=1, lr=0.0,
+                           init_from=first["model"]))
+    warm, info = load_model(summary["model"])
+    assert warm.config.n_bins != source.config.n_bins
+    for name in ("conv.weight", "attention.weight", "lstm.weight_ih_l0", "output.weight"):
+        assert torch.equal(warm.state_dict()[name], source.state_dict()[name]), name
+    assert warm.dense.weight.shape != source.dense.weight.shape  # freshly initialised
+    assert "--init-from model.safetensors" in info.provenance["command"]
+    with pytest.raises(ValueError, match=r"cannot resume, \['init_from'\] differ"):
+        fit(_options(longer, tmp_path / "warm", epochs=2, lr=0.0, resume=True))

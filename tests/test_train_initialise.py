@@ -44,3 +44,21 @@ def test_build_model_initialisation_choice() -> None:
     assert torch.count_nonzero(plain.output.bias) > 0
     with pytest.raises(ValueError, match="unknown initialisation"):
         build_model(config, init="xavier")
+
+
+def test_warm_start_copies_matching_tensors_of_the_same_architecture() -> None:
+    from tbvar.baselines import DanQ, DanQConfig
+    from tbvar_train.initialise import warm_start
+
+    short = TBiNet(TBiNetConfig(sequence_length=100, n_kernels=8, kernel_width=8, pool_size=4,
+                                lstm_units=4, dense_units=8, n_tasks=2))
+    long = TBiNet(TBiNetConfig(sequence_length=200, n_kernels=8, kernel_width=8, pool_size=4,
+                               lstm_units=4, dense_units=8, n_tasks=2))
+    copied = warm_start(long, short)
+    assert "conv.weight" in copied and "output.bias" in copied
+    assert "dense.weight" not in copied  # its width depends on the number of bins
+    assert torch.equal(long.attention.weight, short.attention.weight)
+    with pytest.raises(ValueError, match="cannot start a tbinet model from a danq model"):
+        warm_start(long, DanQ(DanQConfig(sequence_length=100, n_kernels=8, kernel_width=8,
+                                         pool_size=4, lstm_units=4, dense_units=8,
+                                         n_tasks=2)))
