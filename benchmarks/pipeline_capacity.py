@@ -45,9 +45,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from memory_rss import CONFIG, make_inputs
-from tbvar.calibrate import BackgroundSource, calibrate
 
 import tbvar
+from tbvar.calibration import BackgroundSource, calibrate
 from tbvar.model import TBiNetConfig
 from tbvar.scoring import Scorer
 
