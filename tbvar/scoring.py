@@ -172,16 +172,16 @@ class Scorer:
                                    np.repeat(distinct[:1], -len(distinct) % rows, axis=0)])
         outputs = [self._model(self._to_device(distinct[start:start + rows]))
                    for start in range(0, len(distinct), rows)]
-        logits = _strands([o[0] for o in outputs], rows, self.reverse_complement)
-        attention = (_strands([o[1] for o in outputs], rows, self.reverse_complement)
-                     if self.has_attention else None)
-        index = torch.from_numpy(inverse).to(logits[0].device)
+        logits = torch.cat([output[0] for output in outputs])
+        attention = torch.cat([output[1] for output in outputs]) if self.has_attention else None
+        where = torch.from_numpy(_pass_rows(inverse, rows, self.reverse_complement))
 
         def rebuilt(start: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-            rows_of = index[start:start + rows]
-            return self._average(torch.cat([strand[rows_of] for strand in logits]),
-                                 torch.cat([strand[rows_of] for strand in attention])
-                                 if attention is not None else None)
+            rows_of = where[2 * start:2 * (start + rows)] if self.reverse_complement else \
+                where[start:start + rows]
+            rows_of = rows_of.to(logits.device)
+            return self._average(logits[rows_of],
+                                 attention[rows_of] if attention is not None else None)
 
         return self._collect(itertools.chain(
             map(rebuilt, range(0, full, rows)),
@@ -215,13 +215,14 @@ class Scorer:
             center_bin=center)
 
 
-def _strands(outputs: list[torch.Tensor], rows: int, reverse_complement: bool
-             ) -> list[torch.Tensor]:
-    """Model outputs of passes of ``rows`` codes (each ``[forward rows, RC rows]`` with RC
-    averaging) as one tensor per strand, ``(passes * rows, ...)``: row i is code i's."""
+def _pass_rows(inverse: np.ndarray, rows: int, reverse_complement: bool) -> np.ndarray:
+    """Where each row of the original passes is in the concatenated model outputs of the
+    distinct rows' passes (``rows`` codes each, with RC ``[forward rows, RC rows]``): per
+    original pass of ``rows`` codes, its forward rows' places, then (with RC) its RC rows'."""
     strands = 2 if reverse_complement else 1
-    return [torch.cat([output[k * rows:(k + 1) * rows] for output in outputs])
-            for k in range(strands)]
+    place = inverse // rows * (strands * rows) + inverse % rows  # forward output of each row
+    per_pass = place.reshape(-1, rows)
+    return np.concatenate([per_pass + k * rows for k in range(strands)], axis=1).ravel()
 
 
 def distinct_rows(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

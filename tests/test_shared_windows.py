@@ -34,7 +34,7 @@ def multiallelic_vcf(path: Path) -> Path:
 
 
 def score_counting_rows(vcf: Path, out: Path, monkeypatch: pytest.MonkeyPatch,
-                        share: bool) -> int:
+                        share: bool, rc: bool) -> int:
     """Score ``vcf`` into ``out`` (batch 4); the rows the model's forward passes saw."""
     model = make_model()
     rows = []
@@ -47,25 +47,28 @@ def score_counting_rows(vcf: Path, out: Path, monkeypatch: pytest.MonkeyPatch,
     model.forward = counted
     with monkeypatch.context() as patch:
         patch.setattr("tbvar.run_setup.Scorer", partial(Scorer, share_windows=share))
-        tbvar.score_vcf(vcf, EXAMPLE_GENOME, model, output=out, device="cpu", batch_size=4)
+        tbvar.score_vcf(vcf, EXAMPLE_GENOME, model, output=out, device="cpu", batch_size=4,
+                        reverse_complement=rc)
     return sum(rows)
 
 
-@pytest.mark.parametrize("suffix", [".vcf", ".tsv"])
+@pytest.mark.parametrize(("suffix", "rc"), [(".vcf", True), (".tsv", True), (".tsv", False)])
 def test_shared_windows_give_the_same_output_with_fewer_rows(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, rc: bool) -> None:
     vcf = multiallelic_vcf(tmp_path / "in.vcf")
     (tmp_path / "shared").mkdir()
     (tmp_path / "each").mkdir()
-    shared = score_counting_rows(vcf, tmp_path / "shared" / f"out{suffix}", monkeypatch, True)
-    each = score_counting_rows(vcf, tmp_path / "each" / f"out{suffix}", monkeypatch, False)
+    shared = score_counting_rows(vcf, tmp_path / "shared" / f"out{suffix}", monkeypatch, True,
+                                 rc)
+    each = score_counting_rows(vcf, tmp_path / "each" / f"out{suffix}", monkeypatch, False, rc)
     assert (tmp_path / "shared" / f"out{suffix}").read_bytes() == \
         (tmp_path / "each" / f"out{suffix}").read_bytes()
-    # 25 alleles, each REF + ALT, with the reverse complement: 100 rows unshared. Shared: the
-    # 24 alleles of the 6 full passes of 4 variants hold 4 distinct REF and 12 distinct ALT
-    # windows (2 passes of 8 rows), the last pass (1 variant) runs as it is: (16 + 2) * 2.
-    assert each == 100
-    assert shared == 36
+    # 25 alleles, each REF + ALT (and their reverse complements): 50 (100) rows unshared.
+    # Shared: the 24 alleles of the 6 full passes of 4 variants hold 4 distinct REF and 12
+    # distinct ALT windows (2 passes of 8 rows), the last pass (1 variant) runs as it is.
+    strands = 2 if rc else 1
+    assert each == 50 * strands
+    assert shared == (16 + 2) * strands
 
 
 def test_distinct_rows_in_order_of_first_appearance() -> None:
