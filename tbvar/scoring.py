@@ -11,9 +11,10 @@ Identical windows of one :meth:`Scorer.score` call (the REF window of every ALT 
 multi-allelic record, both windows of a duplicated record) go through the model once: the
 distinct windows of the full ``2 * batch_size``-row passes fill passes of that size, each
 original pass is put back together from their outputs before the sigmoid and averaging, and
-the last, shorter pass runs as it is. Outputs are identical to computing every window
-(``share_windows=False``; ``tests/test_shared_windows.py``); a call without identical windows
-runs exactly the passes it ran before.
+the last, shorter pass runs as it is (sharing is used when it saves a pass). Outputs are
+identical to computing every window (``share_windows=False``;
+``tests/test_shared_windows.py``); a call that saves no pass runs exactly the passes it ran
+before.
 
 The scorer relies on the model interface only (:mod:`tbvar.architectures`):
 ``model.config.sequence_length``, ``model.config.n_tasks``, ``model.has_attention`` (then
@@ -153,7 +154,8 @@ class Scorer:
 
     def _shared_batches(self, codes: np.ndarray, rows: int
                         ) -> tuple[np.ndarray, np.ndarray | None]:
-        """:meth:`_batches` with identical rows of the full passes through the model once.
+        """:meth:`_batches` with identical rows of the full passes through the model once
+        (when that saves a pass).
 
         The distinct rows of the full passes go through the model in passes of the same
         ``rows`` (the last one padded with copies of a row); then each original pass is put
@@ -166,7 +168,7 @@ class Scorer:
         """
         full = len(codes) - len(codes) % rows
         distinct, inverse = distinct_rows(codes[:full])
-        if inverse is None:
+        if inverse is None or -(-len(distinct) // rows) == full // rows:  # no pass saved
             return self._batches(codes, rows)
         distinct = np.concatenate([distinct,
                                    np.repeat(distinct[:1], -len(distinct) % rows, axis=0)])
