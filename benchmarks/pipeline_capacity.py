@@ -27,6 +27,8 @@ seconds, the main process's CPU seconds and the workers' (children's) CPU second
 variants/s against the first setting, the median of the per-repeat ratios. The per-variant CPU
 costs of the main process and of the workers are the basis of a projection to more cores.
 
+``--formats`` takes file suffixes and ``parquet-dataset`` (``-o DIR/``).
+
 Usage::
 
     python benchmarks/pipeline_capacity.py [--n 100000] [--formats vcf.gz,tsv,parquet]
@@ -103,7 +105,12 @@ def stub_forward(batch_size: int, config: TBiNetConfig, device_ms: float = 0.0) 
     Scorer._average = average
 
 
-def run(vcf: Path, genome: Path, model: Path, out: Path, batch_size: int,
+def output(root: Path, fmt: str) -> str:
+    """The output of format ``fmt`` (a file suffix, or ``parquet-dataset``: a directory)."""
+    return f"{root}/out-dataset/" if fmt == "parquet-dataset" else f"{root}/out.{fmt}"
+
+
+def run(vcf: Path, genome: Path, model: Path, out: str, batch_size: int,
         model_thread: bool = False, cpu: list[float] | None = None, **settings) -> float:
     """Wall seconds of one ``score_vcf`` (its process CPU seconds appended to ``cpu``)."""
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -127,7 +134,7 @@ def host_worker_runs(vcf: Path, genome: Path, model: Path, root: Path,
             for w in settings[repeat % len(settings):] + settings[:repeat % len(settings)]:
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 main_cpu: list[float] = []
-                seconds = run(vcf, genome, model, root / f"out.{fmt}", args.batch_size,
+                seconds = run(vcf, genome, model, output(root, fmt), args.batch_size,
                               bool(args.device_ms), main_cpu, host_workers=w)
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 row = runs[fmt][w]
@@ -191,7 +198,7 @@ def significance_runs(vcf: Path, genome: Path, model: Path, root: Path, backgrou
                 scores = SIGNIFICANCE[name]
                 settings = {} if scores is None else {"background": background,
                                                       "scores": scores}
-                seconds[fmt][name].append(run(vcf, genome, model, root / f"out.{fmt}",
+                seconds[fmt][name].append(run(vcf, genome, model, output(root, fmt),
                                               args.batch_size, bool(args.device_ms),
                                               cpu[fmt][name], **settings))
     results = {}
@@ -257,7 +264,7 @@ def main() -> None:
         for fmt in args.formats.split(",") if not (args.background or args.host_workers) \
                 else []:
             for name, on in stages.items():
-                seconds = run(vcfs[args.n], genome, model, root / f"out.{fmt}",
+                seconds = run(vcfs[args.n], genome, model, output(root, fmt),
                               args.batch_size, model_thread=on)
                 results.setdefault(fmt, {})[name] = {
                     "seconds": round(seconds, 3), "variants_per_s": round(args.n / seconds, 1)}
