@@ -27,7 +27,7 @@ ORIENTATIONS = ("genome", "input")
 ENGINES = ("local", "ray")
 #: Most host worker processes by default (``RunOptions.host_workers``): beyond about this many
 #: the main process (reading the input, the model) bounds a run (benchmarks/RESULTS.md).
-MAX_HOST_WORKERS = 8
+MAX_HOST_WORKERS = 12
 
 
 @dataclass(frozen=True, kw_only=True)
