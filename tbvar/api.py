@@ -87,16 +87,15 @@ def _engine(stage: ScoringStage, model: PathLike | nn.Module, run: RunOptions,
             saver: ChunkSaver | None, total: int | None = None) -> tuple[Engine, str]:
     """The run's engine and the device it scores on (part of the resume key); ``total``:
     the input's records, for a local run's progress."""
-    device = str(stage.scorer.device)
-    workers = host_workers(run, device)
-    if run.engine == "local" and workers > 1:
-        return (HostEngine(stage, workers, saver, progress=run.progress,
-                           total=total if run.progress else None,
-                           interval=run.progress_interval), device)
     if run.engine == "local":
+        device = str(stage.scorer.device)
+        workers = host_workers(run, device)
+        shown = total if run.progress else None
+        if workers > 1:  # the model in this thread, the rest of each chunk in a worker
+            return (HostEngine(stage, workers, saver, progress=run.progress, total=shown,
+                               interval=run.progress_interval), device)
         return (LocalEngine(stage, progress=run.progress, model_thread=run.model_thread,
-                            total=total if run.progress else None,
-                            interval=run.progress_interval), device)
+                            total=shown, interval=run.progress_interval), device)
     from tbvar.ray_engine import RayEngine  # Ray is an optional extra, imported when asked for
 
     model_file = model if isinstance(model, nn.Module) else stage.scorer.model.info.path

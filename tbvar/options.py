@@ -138,7 +138,8 @@ class RunOptions:
         model (:mod:`tbvar.host_engine`; output byte-identical); 1: the threads of one process
         (:class:`~tbvar.engine.LocalEngine`); ``None``: 1 on the CPU (the model's own threads
         use every core), on accelerators the usable cores minus one, at most
-        :data:`MAX_HOST_WORKERS`.
+        :data:`MAX_HOST_WORKERS`. With more than 1 the model runs in the calling thread
+        (``model_thread`` does not apply).
     engine
         ``local`` (this process) or ``ray`` (a Ray cluster's workers, :mod:`tbvar.ray_engine`;
         needs ``pip install tbvar[ray]``).
