@@ -21,11 +21,21 @@ scores each format ``--repeats`` times in three configurations, interleaved: ``p
 q) and ``background_pz`` (``lod,diff,p,z`` + the same). Ratios are variants/s against
 ``plain``, the median of the per-repeat ratios, by wall time and by process CPU time.
 
+``--host-workers 1,2`` compares host worker processes (``tbvar score --host-workers``): each
+format ``--repeats`` times per setting, interleaved (the order rotates per repeat), with wall
+seconds, the main process's CPU seconds and the workers' (children's) CPU seconds; ratios are
+variants/s against the first setting, the median of the per-repeat ratios. The per-variant CPU
+costs of the main process and of the workers are the basis of a projection to more cores.
+
+``--formats`` takes file suffixes and ``parquet-dataset`` (``-o DIR/``).
+
 Usage::
 
     python benchmarks/pipeline_capacity.py [--n 100000] [--formats vcf.gz,tsv,parquet]
     python benchmarks/pipeline_capacity.py --n 10000 --tasks 690 --formats vcf,parquet \
         --background --repeats 5
+    python benchmarks/pipeline_capacity.py --n 20000 --tasks 690 --formats vcf,parquet \
+        --host-workers 1,2 --repeats 5
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ import itertools
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -55,7 +66,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def stub_forward(batch_size: int, config: TBiNetConfig, device_ms: float = 0.0) -> None:
-    """Replace ``Scorer._forward`` with precomputed outputs (no model work at all).
+    """Replace ``Scorer._forward``, ``Scorer._model`` and ``Scorer._average`` with precomputed
+    outputs (no model work at all; passes with shared windows still gather their rows).
 
     ``device_ms`` > 0 makes each call wait that long without holding the GIL, as the host
     thread waits for a GPU's forward pass: end-to-end figures then show how well host work
@@ -78,10 +90,27 @@ def stub_forward(batch_size: int, config: TBiNetConfig, device_ms: float = 0.0) 
         start = next(calls) * 61 % (pool - rows + 1)
         return probs[start:start + n], attention[:n]
 
+    def model(self: Scorer, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The raw outputs of passes with shared windows (an SNV drawn twice): both strands."""
+        return forward(self, torch.cat([codes, codes]) if self.reverse_complement else codes)
+
+    def average(self: Scorer, logits: torch.Tensor, attention: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sigmoid and strand averaging: device work on a GPU, none here."""
+        n = len(logits) // 2 if self.reverse_complement else len(logits)
+        return logits[:n], attention[:n]
+
     Scorer._forward = forward
+    Scorer._model = model
+    Scorer._average = average
 
 
-def run(vcf: Path, genome: Path, model: Path, out: Path, batch_size: int,
+def output(root: Path, fmt: str) -> str:
+    """The output of format ``fmt`` (a file suffix, or ``parquet-dataset``: a directory)."""
+    return f"{root}/out-dataset/" if fmt == "parquet-dataset" else f"{root}/out.{fmt}"
+
+
+def run(vcf: Path, genome: Path, model: Path, out: str, batch_size: int,
         model_thread: bool = False, cpu: list[float] | None = None, **settings) -> float:
     """Wall seconds of one ``score_vcf`` (its process CPU seconds appended to ``cpu``)."""
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -90,6 +119,47 @@ def run(vcf: Path, genome: Path, model: Path, out: Path, batch_size: int,
     if cpu is not None:
         cpu.append(time.process_time() - cpu_start)
     return time.perf_counter() - start
+
+
+def host_worker_runs(vcf: Path, genome: Path, model: Path, root: Path,
+                     args: argparse.Namespace) -> dict[str, dict]:
+    """Each format with every ``--host-workers`` setting, ``args.repeats`` times, interleaved;
+    wall and CPU seconds (main process, workers) and ratios against the first setting."""
+    settings = [int(w) for w in args.host_workers.split(",")]
+    formats = args.formats.split(",")
+    runs = {fmt: {w: {"seconds": [], "main_cpu": [], "workers_cpu": []} for w in settings}
+            for fmt in formats}
+    for repeat in range(args.repeats):
+        for fmt in formats:
+            for w in settings[repeat % len(settings):] + settings[:repeat % len(settings)]:
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                main_cpu: list[float] = []
+                seconds = run(vcf, genome, model, output(root, fmt), args.batch_size,
+                              bool(args.device_ms), main_cpu, host_workers=w)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                row = runs[fmt][w]
+                row["seconds"].append(round(seconds, 3))
+                row["main_cpu"].append(round(main_cpu[0], 3))
+                row["workers_cpu"].append(round(after.ru_utime + after.ru_stime
+                                                - before.ru_utime - before.ru_stime, 3))
+    results = {}
+    for fmt, by_setting in runs.items():
+        out: dict[str, dict] = {}
+        for w, row in by_setting.items():
+            median = statistics.median(row["seconds"])
+            out[f"host_workers_{w}"] = {
+                **row, "median_seconds": median, "variants_per_s": round(args.n / median, 1),
+                "main_cpu_us_per_variant": round(
+                    statistics.median(row["main_cpu"]) / args.n * 1e6, 1),
+                "workers_cpu_us_per_variant": round(
+                    statistics.median(row["workers_cpu"]) / args.n * 1e6, 1)}
+        first = by_setting[settings[0]]["seconds"]
+        for w in settings[1:]:
+            ratios = [a / b for a, b in zip(first, by_setting[w]["seconds"], strict=True)]
+            out[f"ratio_{w}_to_{settings[0]}"] = round(statistics.median(ratios), 3)
+            out[f"ratios_{w}_to_{settings[0]}"] = [round(r, 3) for r in ratios]
+        results[fmt] = out
+    return results
 
 
 def build_background(genome: Path, model: Path, path: Path, n: int, batch_size: int,
@@ -128,7 +198,7 @@ def significance_runs(vcf: Path, genome: Path, model: Path, root: Path, backgrou
                 scores = SIGNIFICANCE[name]
                 settings = {} if scores is None else {"background": background,
                                                       "scores": scores}
-                seconds[fmt][name].append(run(vcf, genome, model, root / f"out.{fmt}",
+                seconds[fmt][name].append(run(vcf, genome, model, output(root, fmt),
                                               args.batch_size, bool(args.device_ms),
                                               cpu[fmt][name], **settings))
     results = {}
@@ -165,7 +235,10 @@ def main() -> None:
     parser.add_argument("--sample-size", type=int, default=8192,
                         help="background sample size k (default 8192, tbvar's default)")
     parser.add_argument("--repeats", type=int, default=3,
-                        help="interleaved repeats per configuration (--background)")
+                        help="interleaved repeats per configuration (--background, "
+                        "--host-workers)")
+    parser.add_argument("--host-workers", metavar="LIST", help="compare host worker "
+                        "settings, e.g. 1,2 (tbvar score --host-workers)")
     args = parser.parse_args()
     load_start = os.getloadavg()
     torch.set_num_threads(args.threads)
@@ -186,9 +259,12 @@ def main() -> None:
             extra["background"] = build_background(genome, model, path, args.background_n,
                                                    args.batch_size, args.sample_size)
             results = significance_runs(vcfs[args.n], genome, model, root, path, args)
-        for fmt in args.formats.split(",") if not args.background else []:
+        elif args.host_workers:
+            results = host_worker_runs(vcfs[args.n], genome, model, root, args)
+        for fmt in args.formats.split(",") if not (args.background or args.host_workers) \
+                else []:
             for name, on in stages.items():
-                seconds = run(vcfs[args.n], genome, model, root / f"out.{fmt}",
+                seconds = run(vcfs[args.n], genome, model, output(root, fmt),
                               args.batch_size, model_thread=on)
                 results.setdefault(fmt, {})[name] = {
                     "seconds": round(seconds, 3), "variants_per_s": round(args.n / seconds, 1)}

@@ -15,7 +15,8 @@ from torch import nn
 from tbvar.engine import Engine, LocalEngine
 from tbvar.formats import WriterContext, detect_format, make_writer
 from tbvar.genome import Genome, encode_sequence
-from tbvar.options import RunOptions, ScoreOptions
+from tbvar.host_engine import HostEngine
+from tbvar.options import RunOptions, ScoreOptions, host_workers
 from tbvar.output import ChunkSaver, OutputPlan, check_sanity, resume_key, write_run
 from tbvar.partial import PartDir, input_fingerprint, partial_dir
 from tbvar.pvalues import benjamini_hochberg
@@ -87,10 +88,14 @@ def _engine(stage: ScoringStage, model: PathLike | nn.Module, run: RunOptions,
     """The run's engine and the device it scores on (part of the resume key); ``total``:
     the input's records, for a local run's progress."""
     if run.engine == "local":
+        device = str(stage.scorer.device)
+        workers = host_workers(run, device)
+        shown = total if run.progress else None
+        if workers > 1:  # the model in this thread, the rest of each chunk in a worker
+            return (HostEngine(stage, workers, saver, progress=run.progress, total=shown,
+                               interval=run.progress_interval), device)
         return (LocalEngine(stage, progress=run.progress, model_thread=run.model_thread,
-                            total=total if run.progress else None,
-                            interval=run.progress_interval),
-                str(stage.scorer.device))
+                            total=shown, interval=run.progress_interval), device)
     from tbvar.ray_engine import RayEngine  # Ray is an optional extra, imported when asked for
 
     model_file = model if isinstance(model, nn.Module) else stage.scorer.model.info.path
@@ -187,7 +192,8 @@ def score_vcf(vcf: PathLike, genome: PathLike | Genome, model: PathLike | nn.Mod
         label), ``top_k``, ``reverse_complement``, ``max_allele_length``, ``ref_mismatch``
         (``skip``, ``flip``, ``use-vcf``), ``contig_map`` (``{VCF contig: FASTA contig}`` or a
         two-column TSV file), ``device``, ``batch_size``, ``precision``, ``chunk_size``,
-        ``progress``, ``model_thread``, ``resume`` (continue an interrupted run into the same
+        ``progress``, ``model_thread``, ``host_workers`` (processes for the per-chunk host
+        work, :mod:`tbvar.host_engine`), ``resume`` (continue an interrupted run into the same
         ``output``), ``command`` (recorded in headers), ``notify`` (receives one-line notes),
         ``background`` (a ``tbvar calibrate`` file: adds per-task ``p``/``z`` scores and per
         variant ``min_p``, ``min_p_task``, ``combined_p`` and ``q``), ``force_background``,

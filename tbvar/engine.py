@@ -64,7 +64,9 @@ class LocalEngine:
                          else model_thread)
 
     def _infer(self, item: PreparedChunk | _Skipped) -> _Inferred | _Skipped:
-        return item if isinstance(item, _Skipped) else _Inferred(item, self.stage.infer(item))
+        if isinstance(item, _Skipped):
+            return item
+        return _Inferred(item, self.stage.infer(item.windows))
 
     def __call__(self, chunks: Iterable[VariantChunk],
                  skip: Callable[[int], bool] | None = None
@@ -80,6 +82,6 @@ class LocalEngine:
         with Progress(self.total, self.progress, self.interval, self.desc) as bar:
             for item in staged:
                 chunk = item.chunk if isinstance(item, _Skipped) else item.prepared.chunk
-                bar.update(len(chunk.lines) or int(chunk.alleles["record_index"].nunique()))
+                bar.update(chunk.n_records)
                 yield chunk, (None if isinstance(item, _Skipped)
                               else self.stage.finish(item.prepared, item.scores))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from tbvar.download import ProgressBar
-from tbvar.options import ENGINES
+from tbvar.options import ENGINES, MAX_HOST_WORKERS
 from tbvar.registry import resolve_model
 from tbvar.scoring import PRECISIONS
 from tbvar.variants import REF_MISMATCH_POLICIES
@@ -83,7 +83,13 @@ def add_engine_options(parser: argparse.ArgumentParser, chunked: bool = True) ->
 
 
 def add_cluster_options(parser: argparse.ArgumentParser) -> None:
-    """Where the scoring stage runs: this process or a Ray cluster (:mod:`tbvar.ray_engine`)."""
+    """Where the scoring stage runs: this process (with host worker processes,
+    :mod:`tbvar.host_engine`) or a Ray cluster (:mod:`tbvar.ray_engine`)."""
+    parser.add_argument("--host-workers", type=positive, metavar="N", help="processes that "
+                        "prepare, summarise, encode and save chunks while this process runs "
+                        "the model; the output is the same, byte for byte (default: 1 on the "
+                        "CPU, on a GPU the usable cores minus one, at most "
+                        f"{MAX_HOST_WORKERS})")
     group = parser.add_argument_group("cluster (Ray)")
     group.add_argument("--engine", choices=ENGINES, default="local", help="where the model "
                        "runs: this process (default) or the workers of a Ray cluster (pip "
@@ -100,13 +106,14 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
 
 #: Cluster options (:func:`add_cluster_options`) with a value; like ``--resume`` they do not
 #: change the output, so the recorded command leaves them out.
-CLUSTER_OPTIONS = ("--engine", "--ray-address", "--workers", "--gpus-per-worker")
+CLUSTER_OPTIONS = ("--engine", "--ray-address", "--workers", "--gpus-per-worker",
+                   "--host-workers")
 
 
 def cluster_settings(args: argparse.Namespace) -> dict[str, Any]:
     """API settings of :func:`add_cluster_options`' options (the given ones)."""
     given = {"ray_address": args.ray_address, "workers": args.workers,
-             "gpus_per_worker": args.gpus_per_worker}
+             "gpus_per_worker": args.gpus_per_worker, "host_workers": args.host_workers}
     return {"engine": args.engine, **{k: v for k, v in given.items() if v is not None}}
 
 

@@ -263,6 +263,11 @@ class Genome:
             return codes
         return np.load(cache, mmap_mode="r")
 
+    def __reduce__(self) -> tuple:
+        """Pickled as what opens it again (another process opens its own file handle)."""
+        cache = False if self.cache_dir is None else self.cache_dir.parent
+        return Genome, (self.path, cache, self.contig_map)
+
     def close(self) -> None:
         """Close the FASTA file."""
         self._fasta.close()

@@ -11,6 +11,7 @@ take the fields of both as keyword arguments (:func:`split_settings`) or the obj
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,9 @@ ORIENTATIONS = ("genome", "input")
 
 #: Where a run's scoring stage runs: this process, or a Ray cluster.
 ENGINES = ("local", "ray")
+#: Most host worker processes by default (``RunOptions.host_workers``): beyond about this many
+#: the main process (reading the input, the model) bounds a run (benchmarks/RESULTS.md).
+MAX_HOST_WORKERS = 12
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,6 +133,13 @@ class RunOptions:
         The command line recorded in output headers.
     notify
         Receives one-line notes (e.g. about resuming).
+    host_workers
+        Processes that prepare, finish, encode and save chunks while this process runs the
+        model (:mod:`tbvar.host_engine`; output byte-identical); 1: the threads of one process
+        (:class:`~tbvar.engine.LocalEngine`); ``None``: 1 on the CPU (the model's own threads
+        use every core), on accelerators the usable cores minus one, at most
+        :data:`MAX_HOST_WORKERS`. With more than 1 the model runs in the calling thread
+        (``model_thread`` does not apply).
     engine
         ``local`` (this process) or ``ray`` (a Ray cluster's workers, :mod:`tbvar.ray_engine`;
         needs ``pip install tbvar[ray]``).
@@ -153,6 +164,7 @@ class RunOptions:
     resume: bool = False
     command: str | None = None
     notify: Callable[[str], None] | None = None
+    host_workers: int | None = None
     engine: str = "local"
     ray_address: str | None = None
     workers: int | None = None
@@ -166,6 +178,11 @@ class RunOptions:
         given = [name for name, value in cluster.items() if value is not None]
         if given and self.engine != "ray":
             raise ValueError(f"{', '.join(given)} need(s) engine='ray'")
+        if self.host_workers is not None and self.engine != "local":
+            raise ValueError("host_workers needs engine='local' (Ray workers are processes "
+                             "of their own)")
+        if self.host_workers is not None and self.host_workers < 1:
+            raise ValueError("host_workers must be positive")
         if self.workers is not None and self.workers < 1:
             raise ValueError("workers must be positive")
         if self.gpus_per_worker is not None and self.gpus_per_worker < 0:
@@ -176,6 +193,16 @@ class RunOptions:
             raise ValueError("batch_size must be positive")
         if self.chunk_size < 1:
             raise ValueError("chunk_size must be positive")
+
+
+def host_workers(run: RunOptions, device: str) -> int:
+    """The run's host worker processes on ``device`` (a resolved device: ``cpu``, ``cuda:0``,
+    ...): ``run.host_workers``, or its default."""
+    if run.host_workers is not None:
+        return run.host_workers
+    if device == "cpu":
+        return 1
+    return max(1, min(MAX_HOST_WORKERS, len(os.sched_getaffinity(0)) - 1))
 
 
 def split_settings(settings: Mapping[str, Any], options: ScoreOptions | None = None,

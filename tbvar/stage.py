@@ -11,7 +11,9 @@ them in different threads or processes (:mod:`tbvar.engine`):
    counts → :class:`ScoredChunk`.
 
 The stage keeps no state between chunks: each :class:`ScoredChunk` carries its own counts
-(:class:`~tbvar.run_summary.RunSummary`) and the caller adds them up.
+(:class:`~tbvar.run_summary.RunSummary`) and the caller adds them up. Steps 1 and 3 need no
+model: :class:`HostStage` holds them alone and is what host worker processes receive
+(:mod:`tbvar.host_engine`; it pickles, the genome reopening its files).
 """
 
 from __future__ import annotations
@@ -68,13 +70,15 @@ class ScoredChunk:
     counts: RunSummary = field(default_factory=RunSummary)
 
 
-class ScoringStage:
-    """Scores chunks of variants with one genome, scorer and task selection.
+class HostStage:
+    """The model-free steps of a stage: :meth:`prepare` and :meth:`finish`.
 
     Parameters
     ----------
-    genome, scorer
-        Sequence source and model runner.
+    genome
+        Sequence source.
+    sequence_length
+        Window length L the model takes.
     labels
         Unique labels of all model tasks (see :func:`tbvar.tasks.task_labels`).
     selected
@@ -85,13 +89,14 @@ class ScoringStage:
         Null distributions for p-values (``options.background`` loaded), or ``None``.
     """
 
-    def __init__(self, genome: Genome, scorer: Scorer, labels: list[str],
-                 selected: list[int] | None, options: ScoreOptions,
+    def __init__(self, genome: Genome, sequence_length: int, labels: list[str],
+                 selected: list[int] | np.ndarray | None, options: ScoreOptions,
                  background: Background | None = None) -> None:
         self.genome = genome
-        self.scorer = scorer
+        self.sequence_length = sequence_length
         self.options = options
         self.background = background
+        self.all_labels = list(labels)
         self.selected = np.asarray(selected if selected is not None else range(len(labels)),
                                    dtype=np.int64)
         self.labels = np.asarray(labels, dtype=object)[self.selected]
@@ -104,21 +109,14 @@ class ScoringStage:
         alleles = classify(chunk.alleles, self.genome, self.options.max_allele_length,
                            self.options.ref_mismatch)
         ok = alleles[alleles["status"] == STATUS_OK]
-        length = self.scorer.sequence_length
+        length = self.sequence_length
         return PreparedChunk(chunk, alleles, build_windows(
             self.genome, ok, length, ANCHORS[self.options.anchor](length)))
 
-    def infer(self, prepared: PreparedChunk) -> VariantScores:
-        """The model's scores of a prepared chunk's windows (with the background, if any)."""
-        scores = self.scorer.score(prepared.windows.ref, prepared.windows.alt)
-        if self.background is None:
-            return scores
-        everything = len(self.selected) == scores.ref.shape[1]
-        return replace(scores, background=self.background,
-                       tasks=None if everything else self.selected)
-
     def finish(self, prepared: PreparedChunk, scores: VariantScores) -> ScoredChunk:
-        """Result rows and counts of a chunk from its model scores."""
+        """Result rows and counts of a chunk from its model scores (the background, if any, is
+        this stage's: scores cross processes without it)."""
+        scores = self._with_background(scores)
         alleles, windows = prepared.alleles, prepared.windows
         ok = np.flatnonzero(alleles["status"].to_numpy() == STATUS_OK)
         n = len(alleles)
@@ -143,6 +141,14 @@ class ScoringStage:
         chunk = prepared.chunk
         return ScoredChunk(result, chunk.lines, chunk.numbers, chunk.index, counts)
 
+    def _with_background(self, scores: VariantScores) -> VariantScores:
+        """``scores`` against this stage's background, p-values for the selected tasks only."""
+        if self.background is None:
+            return scores
+        everything = len(self.selected) == scores.ref.shape[1]
+        return replace(scores, background=self.background,
+                       tasks=None if everything else self.selected)
+
     def _variant_columns(self, scores: VariantScores) -> dict[str, np.ndarray]:
         """Per-variant summaries of the scored alleles: of lod, attention, p-values."""
         columns = {**lod_summaries(scores.lod[:, self.selected], self.text_labels,
@@ -153,10 +159,38 @@ class ScoringStage:
                                        self.text_labels))
         return columns
 
+
+class ScoringStage(HostStage):
+    """Scores chunks of variants with one genome, scorer and task selection: the
+    :class:`HostStage` steps and the model's.
+
+    Parameters
+    ----------
+    genome, scorer
+        Sequence source and model runner.
+    labels, selected, options, background
+        As for :class:`HostStage`.
+    """
+
+    def __init__(self, genome: Genome, scorer: Scorer, labels: list[str],
+                 selected: list[int] | None, options: ScoreOptions,
+                 background: Background | None = None) -> None:
+        super().__init__(genome, scorer.sequence_length, labels, selected, options, background)
+        self.scorer = scorer
+
+    def host(self) -> HostStage:
+        """The model-free steps of this stage, on their own (e.g. for another process)."""
+        return HostStage(self.genome, self.sequence_length, self.all_labels, self.selected,
+                         self.options, self.background)
+
+    def infer(self, windows: Windows) -> VariantScores:
+        """The model's scores of a prepared chunk's windows."""
+        return self.scorer.score(windows.ref, windows.alt)
+
     def __call__(self, chunk: VariantChunk) -> ScoredChunk:
         """All three steps for one chunk, in the calling thread."""
         prepared = self.prepare(chunk)
-        return self.finish(prepared, self.infer(prepared))
+        return self.finish(prepared, self.infer(prepared.windows))
 
     @cached_property
     def template(self) -> pd.DataFrame:

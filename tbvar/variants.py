@@ -80,6 +80,11 @@ class VariantChunk:
     numbers: list[int] = field(default_factory=list)
     index: int = 0
 
+    @property
+    def n_records(self) -> int:
+        """Input records in the chunk."""
+        return len(self.lines) or int(self.alleles["record_index"].nunique())
+
 
 def allele_frame(rows: list[tuple]) -> pd.DataFrame:
     """Allele rows as a DataFrame with :data:`ALLELE_COLUMNS` and fixed dtypes."""

@@ -53,7 +53,7 @@ def test_stage_is_pure_and_counts_add_up(stage: ScoringStage) -> None:
 
 def test_finish_reports_the_selected_tasks_of_the_model_scores(stage: ScoringStage) -> None:
     prepared = stage.prepare(next(iter_vcf_chunks(EXAMPLE_VCF, chunk_size=100)))
-    scores = stage.infer(prepared)
+    scores = stage.infer(prepared.windows)
     rows = stage.finish(prepared, scores).rows
     ok = rows["status"].to_numpy() == STATUS_OK
     assert list(stage.score_columns) == ["lod.t4", "lod.t1", "ref.t4", "ref.t1"]
