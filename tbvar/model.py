@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tbvar import fast_forward
 from tbvar.json_config import JsonConfig
 
 #: One-hot channel order of every architecture (and of DeepSEA's data).
@@ -136,6 +137,8 @@ class TBiNet(nn.Module):
         self.lstm_dropout = nn.Dropout(c.lstm_dropout)
         self.dense = nn.Linear(c.n_bins * 2 * c.lstm_units, c.dense_units)
         self.output = nn.Linear(c.dense_units, c.n_tasks)
+        #: Serve inference on the CPU (base codes, no autograd) by :mod:`tbvar.fast_forward`.
+        self.fast_inference = True
 
     def keras_parameter_count(self) -> int:
         """Number of trainable parameters (Keras convention: one LSTM bias per gate)."""
@@ -156,6 +159,8 @@ class TBiNet(nn.Module):
         attention
             ``(N, n_bins)`` attention weights (sum to 1 over bins).
         """
+        if fast_forward.applies(self, x):
+            return fast_forward.forward(self, x)
         if x.dim() == 2:
             x = codes_to_onehot(x, dtype=self.conv.weight.dtype)
         c = self.config
