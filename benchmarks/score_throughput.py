@@ -126,31 +126,35 @@ def compare_libraries(libraries: dict[str, Path], n: int, repeats: int, workdir:
     model = workdir / "paper.safetensors"
     save_model(TBiNet(config), model, ModelInfo(config=config, tasks=generic_tasks(config.n_tasks),
                                                 description="benchmark", random_weights=True))
-    vcf = workdir / f"bench_{n}.vcf"
-    write_vcf(make_variants(Genome(GENOME, cache_dir=workdir / "cache"), n), vcf)
+    variants = make_variants(Genome(GENOME, cache_dir=workdir / "cache"), n)
+    vcf, warm_up = workdir / f"bench_{n}.vcf", workdir / "warm_up.vcf"
+    write_vcf(variants, vcf)
+    write_vcf(variants.head(32), warm_up)
     env = {name: {**os.environ, "TBVAR_CACHE": str(workdir / "cache"),
                   "PYTHONPATH": os.pathsep.join([str(tree.resolve()), str(REPO)])}
            for name, tree in libraries.items()}
     imported = {name: subprocess.run([sys.executable, "-c", "import tbvar; print(tbvar.__file__)"],
                                      env=e, capture_output=True, text=True, check=True
                                      ).stdout.strip() for name, e in env.items()}
-    command = [sys.executable, "-m", "tbvar.cli", "score", str(vcf), "--genome", str(GENOME),
+    command = [sys.executable, "-m", "tbvar.cli", "score", "--genome", str(GENOME),
                "--model", str(model), "--device", "cpu", "-q", "--scores", "lod"]
     runs: dict[str, list[dict]] = {name: [] for name in libraries}
     names = list(libraries)
-    for repeat in range(-1, repeats):  # repeat -1: warm-up (genome cache, page cache)
+    for name in names:  # warm-up: genome cache, page cache
+        measure([*command, str(warm_up), "-o", str(workdir / f"warm_{name}.tsv")], env[name])
+    for repeat in range(repeats):
         for name in names[repeat % len(names):] + names[:repeat % len(names)]:
-            usage = measure([*command, "-o", str(workdir / f"out_{name}.tsv")], env[name])
-            if repeat >= 0:
-                runs[name].append({
-                    "seconds": round(usage.seconds, 2),
-                    "variants_per_s": round(n / usage.seconds, 2),
-                    "user_s": round(usage.user_seconds, 2),
-                    "system_s": round(usage.system_seconds, 2),
-                    "system_share": round(usage.system_seconds / usage.cpu_seconds, 4),
-                    "peak_rss_mib": round(usage.peak_rss_mib, 1),
-                    "load_1min": os.getloadavg()[0],
-                })
+            usage = measure([*command, str(vcf), "-o", str(workdir / f"out_{name}.tsv")],
+                            env[name])
+            runs[name].append({
+                "seconds": round(usage.seconds, 2),
+                "variants_per_s": round(n / usage.seconds, 2),
+                "user_s": round(usage.user_seconds, 2),
+                "system_s": round(usage.system_seconds, 2),
+                "system_share": round(usage.system_seconds / usage.cpu_seconds, 4),
+                "peak_rss_mib": round(usage.peak_rss_mib, 1),
+                "load_1min": os.getloadavg()[0],
+            })
     first = names[0]
     return {
         "n_variants": n, "repeats": repeats, "imported": imported,
