@@ -51,7 +51,7 @@ class FastWeights:
     Attributes
     ----------
     key
-        Identity of the parameters they were made from (data pointers, versions, config).
+        Identity of the parameters they were made from (:func:`_parameter_key`).
     conv_table
         ``(groups · 5**KMER, K)`` summed kernel weights of every k-mer, per column group.
     w_ih, w_hh
@@ -77,7 +77,7 @@ def applies(model: nn.Module, x: torch.Tensor) -> bool:
     """Whether :func:`forward` serves this call: base codes, float32 weights on the CPU, eval
     mode, no autograd, no autocast, and ``model.fast_inference`` set."""
     return (x.dim() == 2 and x.device.type == "cpu" and not x.is_floating_point()
-            and getattr(model, "fast_inference", False) and not model.training
+            and model.fast_inference and not model.training
             and not torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu")
             and model.conv.weight.dtype == torch.float32)
 
@@ -128,11 +128,20 @@ def _lstm_weights(lstm: nn.LSTM, hard_sigmoid: bool
             torch.stack(bias).unsqueeze(1).contiguous())
 
 
+def _parameter_key(model: nn.Module) -> tuple:
+    """Config, data pointers and in-place versions of the parameters (an inference tensor,
+    e.g. a parameter made under ``inference_mode``, has no version: ``None``, always remade)."""
+    parameters = list(model.parameters())
+    if any(p.is_inference() for p in parameters):
+        return (None,)
+    return (model.config, *((p.data_ptr(), p._version) for p in parameters))
+
+
 def fast_weights(model: nn.Module) -> FastWeights:
     """The model's :class:`FastWeights`, made again whenever a parameter has changed."""
-    key = (model.config, *((p.data_ptr(), p._version) for p in model.parameters()))
+    key = _parameter_key(model)
     cached = _WEIGHTS.get(model)
-    if cached is not None and cached.key == key:
+    if cached is not None and cached.key == key and key != (None,):
         return cached
     hard = model.config.recurrent_activation == "hard_sigmoid"
     with torch.no_grad(), torch.inference_mode(False):

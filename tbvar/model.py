@@ -20,6 +20,10 @@ Design notes
 * ``recurrent_activation="hard_sigmoid"`` (Keras 2.2.4 default, ``clip(0.2x + 0.5, 0, 1)``)
   runs the same weights through an explicit recurrence: the input projection for every step and
   both directions is one matmul; only the ``h @ W_hh`` recurrence is a (batched) loop.
+* Inference on the CPU (base codes, eval mode, no autograd, no autocast) goes through
+  :mod:`tbvar.fast_forward` instead: the same function laid out for throughput (float32
+  rounding differences only). Training, autograd, one-hot input, autocast and CUDA (cuDNN's
+  LSTM for sigmoid gates) keep the reference path below; ``fast_inference = False`` forces it.
 """
 
 from __future__ import annotations

@@ -144,6 +144,16 @@ def test_derived_weights_follow_new_parameters() -> None:
     assert not torch.allclose(before[0], after[0])
 
 
+def test_model_made_in_inference_mode_follows_in_place_changes() -> None:
+    """Parameters made under inference_mode have no version counter: weights are remade."""
+    codes = random_codes(3, CONFIGS["odd"].sequence_length)
+    with torch.inference_mode():
+        model = make_model(CONFIGS["odd"])
+        model(codes)
+        model.lstm.bias_ih_l0.add_(1.0)
+        assert_close(model(codes), reference(model, codes))
+
+
 def test_workspace_buffers_are_reused() -> None:
     first = workspace.buffer("test", (4, 5))
     assert workspace.buffer("test", (2, 3)).data_ptr() == first.data_ptr()
