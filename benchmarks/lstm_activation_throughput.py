@@ -4,9 +4,9 @@ Runs, on the same weights and windows at the paper's sizes (CPU, fp32, inference
 reference forward (``model.fast_inference = False``: conv1d, ``nn.LSTM`` for sigmoid gates, the
 explicit recurrence for hard-sigmoid gates) and the fast CPU forward (:mod:`tbvar.fast_forward`)
 for both gate types, repeats interleaved so load changes hit all alike. Prints one JSON
-document: per configuration the best and median sequences/s, how much of the reference
-forward the BiLSTM takes, and the median over repeats of the per-repeat throughput ratios
-(fast / reference per gate type, hard / sigmoid per path).
+document: per configuration the best and median sequences/s and the median minor page faults
+per batch, how much of the reference forward the BiLSTM takes, and the median over repeats of
+the per-repeat throughput ratios (fast / reference per gate type, hard / sigmoid per path).
 
 Usage::
 
@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import time
 from collections.abc import Callable
@@ -29,18 +30,22 @@ from tbvar.model import TBiNet, TBiNetConfig
 
 
 def _interleaved_seconds(fns: dict[str, Callable[[], object]], repeats: int
-                         ) -> dict[str, list[float]]:
-    """Wall times of each function per repeat; repeats interleaved, order rotated each time."""
+                         ) -> tuple[dict[str, list[float]], dict[str, list[int]]]:
+    """Wall times and minor page faults of each function per repeat; repeats interleaved,
+    order rotated each time."""
     for fn in fns.values():
         fn()  # warm-up
     names = list(fns)
     seconds: dict[str, list[float]] = {name: [] for name in names}
+    faults: dict[str, list[int]] = {name: [] for name in names}
     for repeat in range(repeats):
         for name in names[repeat % len(names):] + names[:repeat % len(names)]:
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             start = time.perf_counter()
             fns[name]()
             seconds[name].append(time.perf_counter() - start)
-    return seconds
+            faults[name].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    return seconds, faults
 
 
 def _forward(model: TBiNet, codes: torch.Tensor, fast: bool) -> Callable[[], object]:
@@ -72,7 +77,7 @@ def main() -> None:
     bins = torch.randn(args.batch, sigmoid.config.n_bins, sigmoid.config.n_kernels)
     load_before = os.getloadavg()
     with torch.inference_mode():
-        times = _interleaved_seconds({
+        times, faults = _interleaved_seconds({
             "sigmoid_reference": _forward(sigmoid, codes, fast=False),
             "hard_reference": _forward(hard, codes, fast=False),
             "sigmoid_fast": _forward(sigmoid, codes, fast=True),
@@ -85,7 +90,8 @@ def main() -> None:
         best, median = min(times[name]), statistics.median(times[name])
         results[name] = {"best_seconds_per_batch": round(best, 4),
                          "sequences_per_s_best": round(args.batch / best, 1),
-                         "sequences_per_s_median": round(args.batch / median, 1)}
+                         "sequences_per_s_median": round(args.batch / median, 1),
+                         "minor_page_faults_per_batch": statistics.median(faults[name])}
     for gate in ("sigmoid", "hard"):
         results[f"{gate}_reference"]["bilstm_share"] = round(
             min(times[f"{gate}_bilstm"]) / min(times[f"{gate}_reference"]), 3)
