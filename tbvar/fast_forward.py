@@ -253,5 +253,6 @@ def forward(model: nn.Module, codes: torch.Tensor) -> tuple[torch.Tensor, torch.
         _convolve_and_recur(model, weights, codes[rows], attention[rows], lstm_out[rows])
 
     thread_split.run_split(sub_batch, range(0, n, LSTM_ROWS))
-    hidden = nn.functional.linear(lstm_out.view(n, -1), model.dense.weight, model.dense.bias)
+    hidden = nn.functional.linear(lstm_out.view(n, model.dense.in_features), model.dense.weight,
+                                  model.dense.bias)
     return model.output(hidden.relu_()), attention

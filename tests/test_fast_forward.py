@@ -53,7 +53,7 @@ def random_codes(n: int, length: int, seed: int = 0) -> torch.Tensor:
     rng = np.random.default_rng(seed)
     codes = rng.integers(0, 5, (n, length)).astype(np.uint8)
     codes[:, :7] = 4
-    codes[0, 50:60] = 9
+    codes[:1, 50:60] = 9
     return torch.from_numpy(codes)
 
 
@@ -87,6 +87,14 @@ def test_equals_reference_and_plain_forward(size: str, activation: str, n: int) 
     assert_close(fast, want)
     assert_close(fast, tuple(t.detach() for t in plain))
     assert fast[0].shape == (n, config.n_tasks) and fast[1].shape == (n, config.n_bins)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "hard_sigmoid"])
+def test_empty_batch(activation: str) -> None:
+    model = model_for(CONFIGS["odd"], activation)
+    with torch.inference_mode():
+        logits, attention = model(random_codes(0, CONFIGS["odd"].sequence_length))
+    assert logits.shape == (0, 3) and attention.shape == (0, CONFIGS["odd"].n_bins)
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "hard_sigmoid"])
