@@ -10,7 +10,8 @@ different order of work (differences are float rounding, ~1e-7 relative):
   at the paper's sizes instead of ``4·w·K`` multiply-adds;
 - max-pool before bias + ReLU (as the reference), attention as the reference;
 - sequences go through convolution and attention ``CONV_ROWS`` at a time, so the
-  ``(rows·bins·pool, K)`` convolution map stays in cache, and through the BiLSTM
+  ``(rows·bins·pool, K)`` convolution map stays small (10 MB at the paper's sizes, reused
+  from the allocator's free memory rather than freshly mapped), and through the BiLSTM
   ``LSTM_ROWS`` at a time;
 - BiLSTM: the input products of every step and both directions are one batched GEMM (the
   backward direction reads a time-reversed copy of its input); per step, both directions'
