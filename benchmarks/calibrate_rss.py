@@ -55,9 +55,9 @@ def run_calibrate(n: int, fasta: Path, model: Path, output: Path, args: argparse
                "--genome", str(fasta), "--model", str(model), "-o", str(output),
                "--device", "cpu", "-q", "--batch-size", str(args.batch_size),
                "--sample-size", str(args.sample_size)]
-    rss, seconds, cpu = measure(command, env)
-    return {"peak_rss_mib": round(rss, 1), "seconds": round(seconds, 1),
-            "variants_per_s": round(n / seconds), "cpu_seconds": round(cpu, 1),
+    usage = measure(command, env)
+    return {"peak_rss_mib": round(usage.peak_rss_mib, 1), "seconds": round(usage.seconds, 1),
+            "variants_per_s": round(n / usage.seconds), "cpu_seconds": round(usage.cpu_seconds, 1),
             "background_bytes": output.stat().st_size}
 
 

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -66,8 +67,21 @@ def make_inputs(root: Path, sizes: list[int], seed: int = 0,
     return fasta, model, vcfs
 
 
-def measure(command: list[str], env: dict) -> tuple[float, float, float]:
-    """Run ``command``; its peak RSS (MiB), wall seconds and CPU seconds (error if it fails)."""
+class Usage(NamedTuple):
+    """Resources a finished subprocess used."""
+
+    peak_rss_mib: float
+    seconds: float
+    user_seconds: float
+    system_seconds: float
+
+    @property
+    def cpu_seconds(self) -> float:
+        return self.user_seconds + self.system_seconds
+
+
+def measure(command: list[str], env: dict) -> Usage:
+    """Run ``command``; its peak RSS (MiB), wall, user and system seconds (error if it fails)."""
     start = time.perf_counter()
     proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -75,7 +89,7 @@ def measure(command: list[str], env: dict) -> tuple[float, float, float]:
     stderr = proc.stderr.read().decode() if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(command[:4])} failed: {stderr}")
-    return usage.ru_maxrss / 1024, seconds, usage.ru_utime + usage.ru_stime
+    return Usage(usage.ru_maxrss / 1024, seconds, usage.ru_utime, usage.ru_stime)
 
 
 def run_score(vcf: Path, fasta: Path, model: Path, output: Path, env: dict) -> dict:
@@ -83,8 +97,8 @@ def run_score(vcf: Path, fasta: Path, model: Path, output: Path, env: dict) -> d
     command = [sys.executable, "-m", "tbvar.cli", "score", str(vcf), "--genome", str(fasta),
                "--model", str(model), "-o", str(output), "--device", "cpu", "-q",
                "--batch-size", "512"]
-    rss, seconds, _ = measure(command, env)
-    return {"peak_rss_mib": round(rss, 1), "seconds": round(seconds, 1)}
+    usage = measure(command, env)
+    return {"peak_rss_mib": round(usage.peak_rss_mib, 1), "seconds": round(usage.seconds, 1)}
 
 
 def main() -> None:

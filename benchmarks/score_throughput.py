@@ -8,16 +8,30 @@ Prints one JSON document. For each configuration it reports
   variants with the same batch size (uint8 → device, one-hot, RC, forward, averaging);
 - ``ratio``: end-to-end / model-only (1.0 = the pipeline adds no overhead).
 
+With ``--libraries NAME=DIR,...`` it instead compares ``tbvar score`` (CPU, RC, paper-size
+model with random weights, ``--n`` variants, the CLI's default batch size) run in
+subprocesses with each ``DIR`` first on ``PYTHONPATH`` (e.g. the ``tbvar`` package of an
+earlier commit: ``git archive COMMIT tbvar | tar -x -C DIR``), repeats interleaved in a
+rotating order: per run wall time, variants/s, user and system CPU seconds, the system share
+of CPU time and peak RSS; per library the medians, and the median per-repeat ratio of each
+library's variants/s to the first's.
+
 Usage::
 
     python benchmarks/score_throughput.py [--n 256] [--device auto] [--sizes paper,example]
+    python benchmarks/score_throughput.py --n 2000 --libraries base=/tmp/base_tree,new=. \\
+        --repeats 3
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,11 +39,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from memory_rss import measure
 
 import tbvar
+from tbvar.checkpoint import ModelInfo, save_model
 from tbvar.genome import Genome
 from tbvar.model import TBiNet, TBiNetConfig
 from tbvar.scoring import Scorer
+from tbvar.tasks import generic_tasks
 from tbvar.variants import alleles_from_frame, classify
 from tbvar.windows import build_windows
 
@@ -102,6 +119,56 @@ def bench(size: str, n: int, batch_size: int, device: str, precision: str, rc: b
     }
 
 
+def compare_libraries(libraries: dict[str, Path], n: int, repeats: int, workdir: Path) -> dict:
+    """``tbvar score`` of n variants with each library, repeats interleaved (see module doc)."""
+    config = SIZES["paper"]
+    torch.manual_seed(0)
+    model = workdir / "paper.safetensors"
+    save_model(TBiNet(config), model, ModelInfo(config=config, tasks=generic_tasks(config.n_tasks),
+                                                description="benchmark", random_weights=True))
+    variants = make_variants(Genome(GENOME, cache_dir=workdir / "cache"), n)
+    vcf, warm_up = workdir / f"bench_{n}.vcf", workdir / "warm_up.vcf"
+    write_vcf(variants, vcf)
+    write_vcf(variants.head(32), warm_up)
+    env = {name: {**os.environ, "TBVAR_CACHE": str(workdir / "cache"),
+                  "PYTHONPATH": os.pathsep.join([str(tree.resolve()), str(REPO)])}
+           for name, tree in libraries.items()}
+    imported = {name: subprocess.run([sys.executable, "-c", "import tbvar; print(tbvar.__file__)"],
+                                     env=e, capture_output=True, text=True, check=True
+                                     ).stdout.strip() for name, e in env.items()}
+    command = [sys.executable, "-m", "tbvar.cli", "score", "--genome", str(GENOME),
+               "--model", str(model), "--device", "cpu", "-q", "--scores", "lod"]
+    runs: dict[str, list[dict]] = {name: [] for name in libraries}
+    names = list(libraries)
+    for name in names:  # warm-up: genome cache, page cache
+        measure([*command, str(warm_up), "-o", str(workdir / f"warm_{name}.tsv")], env[name])
+    for repeat in range(repeats):
+        for name in names[repeat % len(names):] + names[:repeat % len(names)]:
+            usage = measure([*command, str(vcf), "-o", str(workdir / f"out_{name}.tsv")],
+                            env[name])
+            runs[name].append({
+                "seconds": round(usage.seconds, 2),
+                "variants_per_s": round(n / usage.seconds, 2),
+                "user_s": round(usage.user_seconds, 2),
+                "system_s": round(usage.system_seconds, 2),
+                "system_share": round(usage.system_seconds / usage.cpu_seconds, 4),
+                "peak_rss_mib": round(usage.peak_rss_mib, 1),
+                "load_1min": os.getloadavg()[0],
+            })
+    first = names[0]
+    return {
+        "n_variants": n, "repeats": repeats, "imported": imported,
+        "runs": runs,
+        "median": {name: {key: statistics.median(r[key] for r in rs)
+                          for key in ("variants_per_s", "system_share", "peak_rss_mib")}
+                   for name, rs in runs.items()},
+        f"median_ratio_variants_per_s_over_{first}": {
+            name: round(statistics.median(r["variants_per_s"] / b["variants_per_s"]
+                                          for r, b in zip(rs, runs[first], strict=True)), 3)
+            for name, rs in runs.items()},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=256, help="variants per run")
@@ -109,7 +176,18 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--sizes", default="paper,example")
+    parser.add_argument("--libraries", default=None,
+                        help="NAME=DIR,...: compare `tbvar score` with these library trees")
+    parser.add_argument("--repeats", type=int, default=3, help="with --libraries")
     args = parser.parse_args()
+    if args.libraries:
+        libraries = {name: Path(tree) for name, tree in
+                     (item.split("=", 1) for item in args.libraries.split(","))}
+        with tempfile.TemporaryDirectory() as tmp:
+            result = compare_libraries(libraries, args.n, args.repeats, Path(tmp))
+        print(json.dumps({"benchmark": "score_throughput_libraries", "torch": torch.__version__,
+                          "cpu_count": os.cpu_count(), **result}, indent=2))
+        return
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes.split(","):

@@ -22,6 +22,10 @@ Design notes
   both directions is one matmul; only the ``h @ W_hh`` recurrence is a (batched) loop. With
   autograd on (training) the recurrence is one autograd Function with a hand-written backward
   (``tbvar.keras_lstm``) instead of autograd of the loop; same outputs.
+* Inference on the CPU (base codes, eval mode, no autograd, no autocast) goes through
+  :mod:`tbvar.fast_forward` instead: the same function laid out for throughput (float32
+  rounding differences only). Training, autograd, one-hot input, autocast and CUDA (cuDNN's
+  LSTM for sigmoid gates) keep the reference path below; ``fast_inference = False`` forces it.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tbvar import fast_forward
 from tbvar.json_config import JsonConfig
 from tbvar.keras_lstm import hard_sigmoid_bilstm
 
@@ -139,6 +144,8 @@ class TBiNet(nn.Module):
         self.lstm_dropout = nn.Dropout(c.lstm_dropout)
         self.dense = nn.Linear(c.n_bins * 2 * c.lstm_units, c.dense_units)
         self.output = nn.Linear(c.dense_units, c.n_tasks)
+        #: Serve inference on the CPU (base codes, no autograd) by :mod:`tbvar.fast_forward`.
+        self.fast_inference = True
 
     def keras_parameter_count(self) -> int:
         """Number of trainable parameters (Keras convention: one LSTM bias per gate)."""
@@ -159,6 +166,8 @@ class TBiNet(nn.Module):
         attention
             ``(N, n_bins)`` attention weights (sum to 1 over bins).
         """
+        if fast_forward.applies(self, x):
+            return fast_forward.forward(self, x)
         if x.dim() == 2:
             x = codes_to_onehot(x, dtype=self.conv.weight.dtype)
         c = self.config
