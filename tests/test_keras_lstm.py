@@ -91,8 +91,12 @@ def test_example_model_outputs_equal_and_gradients_match(example_hard_sigmoid: T
         logits.append(out)
     assert logits[0].grad_fn is not None
     assert torch.equal(logits[0], logits[1])
-    with torch.no_grad():
-        assert torch.equal(model(codes)[0], logits[0])  # inference path: same outputs
+    with torch.no_grad():  # the no-grad explicit loop: the same outputs
+        model.fast_inference = False
+        assert torch.equal(model(codes)[0], logits[0])
+        model.fast_inference = True  # the CPU inference forward: float32 rounding apart
+        torch.testing.assert_close(torch.sigmoid(model(codes)[0]), torch.sigmoid(logits[0]),
+                                   rtol=0, atol=1e-5)
     for (name, p), q in zip(model.named_parameters(), reference.parameters(), strict=True):
         if p.requires_grad and name != SHIFT_INVARIANT:
             scale = q.grad.abs().max()
