@@ -7,10 +7,13 @@ out=${OUT:-gpu-results}
 mkdir -p "$out"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total --format=csv > "$out/gpu.csv" || true
-python benchmarks/device_agreement.py --device cuda | tee "$out/agreement.json"
-for precision in fp32 bf16; do
-    python benchmarks/score_throughput.py --n 8192 --device cuda --precision "$precision" \
-        --batch-size 512 --sizes paper | tee "$out/score_$precision.json"
+for model in paper paper-hard; do  # agreement with the CPU in fp32 and bf16 (and fp16)
+    python benchmarks/device_agreement.py --device cuda --n 2000 --model "$model" \
+        | tee "$out/agreement_$model.json"
+done
+for precision in fp32 bf16; do  # end to end and model only, batch sized from free memory
+    python benchmarks/score_throughput.py --n 16384 --device cuda --precision "$precision" \
+        --batch-size auto --sizes paper | tee "$out/score_$precision.json"
 done
 python benchmarks/pipeline_capacity.py --n 20000 --tasks 690 --formats vcf.gz,tsv,parquet \
     | tee "$out/pipeline_capacity_690.json"  # the host CPU's bound on end-to-end variants/s

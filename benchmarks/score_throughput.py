@@ -42,9 +42,12 @@ import torch
 from memory_rss import measure
 
 import tbvar
+from tbvar.batch_size import resolve_batch_size
 from tbvar.checkpoint import ModelInfo, save_model
+from tbvar.engine_cli import batch_size as batch_size_arg
 from tbvar.genome import Genome
 from tbvar.model import TBiNet, TBiNetConfig
+from tbvar.options import RunOptions, ScoreOptions
 from tbvar.scoring import Scorer
 from tbvar.tasks import generic_tasks
 from tbvar.variants import alleles_from_frame, classify
@@ -90,10 +93,12 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def bench(size: str, n: int, batch_size: int, device: str, precision: str, rc: bool,
+def bench(size: str, n: int, batch_size: int | str, device: str, precision: str, rc: bool,
           workdir: Path) -> dict:
     torch.manual_seed(0)
     model = TBiNet(SIZES[size]).eval()
+    batch_size = resolve_batch_size(model, ScoreOptions(reverse_complement=rc), RunOptions(
+        device=device, batch_size=batch_size, precision=precision)).batch_size
     genome = Genome(GENOME, cache_dir=workdir / "cache")
     variants = make_variants(genome, n)
     vcf = workdir / f"bench_{n}.vcf"
@@ -174,7 +179,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=256, help="variants per run")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="fp32")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=batch_size_arg, default=64,
+                        help="variants per batch, or auto (tbvar.batch_size)")
     parser.add_argument("--sizes", default="paper,example")
     parser.add_argument("--libraries", default=None,
                         help="NAME=DIR,...: compare `tbvar score` with these library trees")

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from tbvar.batch_size import resolve_batch_size
 from tbvar.engine import Engine, LocalEngine
 from tbvar.formats import WriterContext, detect_format, make_writer
 from tbvar.genome import Genome, encode_sequence
@@ -110,6 +111,7 @@ def _score(chunks: Iterable[VariantChunk], source: VcfSource | None, genome: Pat
     """Shared body of :func:`score_vcf` and :func:`score_variants` (``total``: records, for
     progress)."""
     net = load_model(model)
+    run = resolve_batch_size(net, options, run)
     ref_genome = open_genome(genome, options.contig_map)
     background, forced = load_run_background(options, run, net, ref_genome)
     # with a cluster engine the workers build their own stages; this one gives the columns

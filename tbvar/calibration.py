@@ -26,6 +26,7 @@ from safetensors import safe_open
 from safetensors.numpy import save
 
 from tbvar.background import CALIBRATED, DEFAULT_SAMPLE_SIZE, Background
+from tbvar.batch_size import resolve_batch_size
 from tbvar.checkpoint import file_sha256
 from tbvar.engine import LocalEngine
 from tbvar.genome import Genome
@@ -189,6 +190,7 @@ def calibrate(genome: str | os.PathLike[str] | Genome, model: Any,
     what, how = resolve_settings(settings, options, run)
     what = replace_options(what, scores=("lod", "diff"), tasks=None, top_k=0)
     net = load_model(model)
+    how = resolve_batch_size(net, what, how)
     labels, _ = task_selection(net, None)
     scorer = Scorer(net, device=how.device, batch_size=how.batch_size, precision=how.precision,
                     reverse_complement=what.reverse_complement)

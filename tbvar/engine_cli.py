@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from tbvar.download import ProgressBar
-from tbvar.options import ENGINES, MAX_HOST_WORKERS
+from tbvar.options import AUTO, ENGINES, MAX_HOST_WORKERS
 from tbvar.registry import resolve_model
 from tbvar.scoring import PRECISIONS
 from tbvar.variants import REF_MISMATCH_POLICIES
@@ -38,6 +38,11 @@ def positive(text: str) -> int:
     return value
 
 
+def batch_size(text: str) -> int | str:
+    """argparse type: a positive integer or ``auto``."""
+    return AUTO if text == AUTO else positive(text)
+
+
 def add_engine_options(parser: argparse.ArgumentParser, chunked: bool = True) -> None:
     """The options of the scoring engine: genome, model, device, precision, input policies,
     and (``chunked``: runs over a VCF) input sanity, chunks, resume and progress lines."""
@@ -46,8 +51,9 @@ def add_engine_options(parser: argparse.ArgumentParser, chunked: bool = True) ->
                         ".safetensors (any architecture) or Keras .h5 file (default: the "
                         "published TBiNet, 'tbinet', installed in the cache on first use)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--batch-size", type=positive, default=128, help="variants per "
-                        "forward pass (default 128; each variant is 4 sequences with RC)")
+    parser.add_argument("--batch-size", type=batch_size, default=128, help="variants per "
+                        "forward pass (default 128; each variant is 4 sequences with RC), or "
+                        "auto: from the GPU's free memory (128 on the CPU)")
     parser.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32")
     parser.add_argument("--anchor", choices=("center", "deepsea"), default="center",
                         help="window placement: center (the first REF base at index L/2, "

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from tbvar.batch_size import resolve_batch_size
 from tbvar.errors import VariantInputError
 from tbvar.genome import Genome, decode_sequence
 from tbvar.ism import saturation_mutagenesis
@@ -235,6 +236,7 @@ class Explainer:
                  run: RunOptions | None = None, **settings: Any) -> None:
         self.options, self.run = resolve_settings(settings, options, run)
         self.net = load_model(model)
+        self.run = resolve_batch_size(self.net, self.options, self.run)
         self.scorer = Scorer(self.net, device=self.run.device, batch_size=self.run.batch_size,
                              precision=self.run.precision,
                              reverse_complement=self.options.reverse_complement)

@@ -28,6 +28,8 @@ ENGINES = ("local", "ray")
 #: Most host worker processes by default (``RunOptions.host_workers``): beyond about this many
 #: the main process (reading the input, the model) bounds a run (benchmarks/RESULTS.md).
 MAX_HOST_WORKERS = 12
+#: ``RunOptions.batch_size`` chosen from the accelerator's memory (:mod:`tbvar.batch_size`).
+AUTO = "auto"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,7 +117,8 @@ class RunOptions:
     device
         ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
     batch_size
-        Variants per forward pass (each is 4 sequences with reverse complements).
+        Variants per forward pass (each is 4 sequences with reverse complements), or ``"auto"``:
+        chosen from the accelerator's free memory before the run (:mod:`tbvar.batch_size`).
     precision
         ``fp32``, ``bf16`` or ``fp16`` (CUDA only).
     chunk_size
@@ -155,7 +158,7 @@ class RunOptions:
     """
 
     device: str = "auto"
-    batch_size: int = 128
+    batch_size: int | str = 128
     precision: str = "fp32"
     chunk_size: int = 1024
     progress: bool = False
@@ -189,8 +192,9 @@ class RunOptions:
             raise ValueError("gpus_per_worker must be >= 0")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {tuple(PRECISIONS)}")
-        if self.batch_size < 1:
-            raise ValueError("batch_size must be positive")
+        if self.batch_size != AUTO and (not isinstance(self.batch_size, int)
+                                        or self.batch_size < 1):
+            raise ValueError(f"batch_size must be a positive integer or {AUTO!r}")
         if self.chunk_size < 1:
             raise ValueError("chunk_size must be positive")
 
