@@ -36,7 +36,6 @@ from safetensors.torch import save_file
 
 from tbvar.atomic import atomic_write
 from tbvar.checkpoint import file_sha256
-from tbvar.null_index import NullIndex
 
 FORMAT = "tbvar-background"
 VERSION = 1
@@ -77,8 +76,8 @@ class Background:
     meta: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
     sha256: str | None = None
-    _indexes: dict[str, NullIndex] = field(default_factory=dict, init=False, repr=False,
-                                           compare=False)
+    _by_column: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False,
+                                              compare=False)
 
     @property
     def sample_size(self) -> int:
@@ -109,9 +108,35 @@ class Background:
         np.ndarray
             ``(m, c)`` float32 p-values in ``[1/(k+1), 1]``.
         """
-        if name not in self._indexes:  # built on first use and kept (k × C × 8 bytes)
-            self._indexes[name] = NullIndex(self._require(name))
-        return self._indexes[name].p_values(values, columns)
+        null = self._columns(name)
+        k = null.shape[1]
+        columns = np.arange(len(null)) if columns is None else np.asarray(columns, np.int64)
+        magnitude = np.abs(np.asarray(values, dtype=np.float32))
+        if magnitude.ndim != 2 or magnitude.shape[1] != len(columns):
+            raise ValueError(f"values of shape {magnitude.shape} for {len(columns)} columns")
+        if len(columns) and not 0 <= columns.min() <= columns.max() < len(null):
+            raise ValueError(f"columns outside 0..{len(null) - 1}")
+        keys = np.ascontiguousarray(magnitude.T)
+        # searching each column's values in ascending order: successive binary searches take
+        # nearly the same path (2-3x faster than in row order, same counts)
+        order = np.argsort(keys, axis=1)
+        ascending = np.take_along_axis(keys, order, axis=1)
+        found = np.empty(keys.shape, dtype=np.intp)
+        for j, column in enumerate(columns):
+            found[j] = np.searchsorted(null[column], ascending[j], side="left")
+        below = np.empty_like(found)
+        np.put_along_axis(below, order, found, axis=1)
+        # (at_least + 1) / (k + 1) with at_least = k - below, looked up
+        out = ((k - np.arange(k + 1) + 1) / (k + 1)).astype(np.float32)[below.T]
+        out[np.isnan(magnitude)] = np.nan
+        return out
+
+    def _columns(self, name: str) -> np.ndarray:
+        """``sorted_abs[name]`` transposed to ``(C, k)``, C-contiguous (one column per row,
+        kept after the first use)."""
+        if name not in self._by_column:
+            self._by_column[name] = np.ascontiguousarray(self._require(name).T)
+        return self._by_column[name]
 
     def z_scores(self, name: str, values: np.ndarray) -> np.ndarray:
         """Signed ``values / RMS`` of the background's values (the Beluga convention)."""
