@@ -99,6 +99,8 @@ class HostStage:
         self.all_labels = list(labels)
         self.selected = np.asarray(selected if selected is not None else range(len(labels)),
                                    dtype=np.int64)
+        # the tasks whose p-values a background run looks up (None: every task)
+        self._p_tasks = None if len(self.selected) == len(labels) else self.selected
         self.labels = np.asarray(labels, dtype=object)[self.selected]
         self.score_columns = [f"{s}.{label}" for s in options.scores for label in self.labels]
         # labels inside text summaries (max_lod_task, top_tasks, min_p_task): percent-encoded
@@ -145,9 +147,7 @@ class HostStage:
         """``scores`` against this stage's background, p-values for the selected tasks only."""
         if self.background is None:
             return scores
-        everything = len(self.selected) == scores.ref.shape[1]
-        return replace(scores, background=self.background,
-                       tasks=None if everything else self.selected)
+        return replace(scores, background=self.background, tasks=self._p_tasks)
 
     def _variant_columns(self, scores: VariantScores) -> dict[str, np.ndarray]:
         """Per-variant summaries of the scored alleles: of lod, attention, p-values."""
