@@ -16,10 +16,13 @@ which the model runs in its own thread (``ratio_on_off``).
 
 ``--background`` measures what calibrated significance costs: the run first builds a background
 with ``tbvar calibrate`` (same stub, model and genome; ``--background-n`` random SNVs), then
-scores each format ``--repeats`` times in three configurations, interleaved: ``plain``
+scores each format ``--repeats`` times in five configurations, interleaved: ``plain``
 (``lod,diff``), ``background`` (``lod,diff`` + min_p, min_p_task, combined_p and the run-wide
-q) and ``background_pz`` (``lod,diff,p,z`` + the same). Ratios are variants/s against
-``plain``, the median of the per-repeat ratios, by wall time and by process CPU time.
+q) and ``background_pz`` (``lod,diff,p,z`` + the same), with p-values computed on the host,
+and both again with p-values computed with the model (``*_model``, ``--p-values-on model``:
+device work on a GPU, whose CPU time here is measured and left out of ``host_cpu_ratio``).
+Ratios are variants/s against ``plain``, the median of the per-repeat ratios, by wall time,
+process CPU time and host CPU time.
 
 ``--host-workers 1,2`` compares host worker processes (``tbvar score --host-workers``): each
 format ``--repeats`` times per setting, interleaved (the order rotates per repeat), with wall
@@ -61,6 +64,7 @@ import tbvar
 from tbvar.calibration import BackgroundSource, calibrate
 from tbvar.model import TBiNetConfig
 from tbvar.scoring import Scorer
+from tbvar.task_pvalues import ModelNull
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -175,9 +179,31 @@ def build_background(genome: Path, model: Path, path: Path, n: int, batch_size: 
             "bytes": size, "mb": round(size / 1e6, 2), "mib": round(size / 2**20, 2)}
 
 
-#: ``--background`` configurations: score settings (the background path is added).
-SIGNIFICANCE = {"plain": None, "background": ("lod", "diff"),
-                "background_pz": ("lod", "diff", "p", "z")}
+#: ``--background`` configurations: score settings and where p-values are computed (the
+#: background path is added).
+SIGNIFICANCE = {"plain": (None, None),
+                "background": (("lod", "diff"), "host"),
+                "background_pz": (("lod", "diff", "p", "z"), "host"),
+                "background_model": (("lod", "diff"), "model"),
+                "background_pz_model": (("lod", "diff", "p", "z"), "model")}
+#: CPU seconds spent in :class:`~tbvar.task_pvalues.ModelNull` (device work, here on the CPU).
+DEVICE_CPU = [0.0]
+
+
+def time_device_p_values() -> None:
+    """Count the CPU time of the device's p-value work (``--p-values-on model``) in
+    :data:`DEVICE_CPU`: on a GPU it is the device's, not the host's (with one torch thread
+    the calling thread's CPU time is all of it)."""
+    compute = ModelNull.__call__
+
+    def timed(self: ModelNull, ref: torch.Tensor, alt: torch.Tensor):
+        start = time.thread_time()
+        try:
+            return compute(self, ref, alt)
+        finally:
+            DEVICE_CPU[0] += time.thread_time() - start
+
+    ModelNull.__call__ = timed
 
 
 def significance_runs(vcf: Path, genome: Path, model: Path, root: Path, background: Path,
@@ -186,30 +212,40 @@ def significance_runs(vcf: Path, genome: Path, model: Path, root: Path, backgrou
     interleaved (the order rotates per repeat); figures and ratios against ``plain``.
 
     Besides wall seconds, the process CPU seconds of each run (all threads): on a machine
-    loaded by other jobs their ratio is the steadier figure (the pipeline uses < 1 core).
+    loaded by other jobs their ratio is the steadier figure (the pipeline uses < 1 core). The
+    ``*_model`` configurations compute p-values with the model (``p_values_on="model"``):
+    ``host_cpu_ratio`` leaves out the CPU time of that device work (:data:`DEVICE_CPU`), as
+    the stub leaves out the forward pass — the host's figure on a GPU; ``cpu_ratio`` counts it
+    (this CPU as the device).
     """
     names = list(SIGNIFICANCE)
     formats = args.formats.split(",")
     seconds = {fmt: {name: [] for name in names} for fmt in formats}
     cpu = {fmt: {name: [] for name in names} for fmt in formats}
+    host_cpu = {fmt: {name: [] for name in names} for fmt in formats}
     for repeat in range(args.repeats):
         for fmt in formats:
-            for name in names[repeat % 3:] + names[:repeat % 3]:
-                scores = SIGNIFICANCE[name]
+            shift = repeat % len(names)
+            for name in names[shift:] + names[:shift]:
+                scores, where = SIGNIFICANCE[name]
                 settings = {} if scores is None else {"background": background,
-                                                      "scores": scores}
+                                                      "scores": scores, "p_values_on": where}
+                DEVICE_CPU[0] = 0.0
                 seconds[fmt][name].append(run(vcf, genome, model, output(root, fmt),
                                               args.batch_size, bool(args.device_ms),
                                               cpu[fmt][name], **settings))
+                host_cpu[fmt][name].append(cpu[fmt][name][-1] - DEVICE_CPU[0])
     results = {}
     for fmt, by_name in seconds.items():
         row = {name: {"seconds": [round(s, 3) for s in times],
                       "cpu_seconds": [round(s, 3) for s in cpu[fmt][name]],
+                      "host_cpu_seconds": [round(s, 3) for s in host_cpu[fmt][name]],
                       "median_seconds": round(statistics.median(times), 3),
                       "variants_per_s": round(args.n / statistics.median(times), 1)}
                for name, times in by_name.items()}
         for name in names[1:]:
-            for label, figures in (("ratio", by_name), ("cpu_ratio", cpu[fmt])):
+            for label, figures in (("ratio", by_name), ("cpu_ratio", cpu[fmt]),
+                                   ("host_cpu_ratio", host_cpu[fmt])):
                 ratios = [plain / other for plain, other in
                           zip(figures["plain"], figures[name], strict=True)]
                 row[f"{label}_{name}_to_plain"] = round(statistics.median(ratios), 3)
@@ -244,6 +280,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     config = dataclasses.replace(CONFIG, n_tasks=args.tasks)
     stub_forward(args.batch_size, config, args.device_ms)
+    time_device_p_values()
     # with a simulated device, compare the CPU pipeline (model in the scoring thread) with the
     # accelerator pipeline (model in its own thread); otherwise the CPU pipeline only
     stages = {"model_thread_off": False, "model_thread_on": True} if args.device_ms else {

@@ -108,7 +108,7 @@ class Background:
         np.ndarray
             ``(m, c)`` float32 p-values in ``[1/(k+1), 1]``.
         """
-        null = self._columns(name)
+        null = self.by_column(name)
         k = null.shape[1]
         columns = np.arange(len(null)) if columns is None else np.asarray(columns, np.int64)
         magnitude = np.abs(np.asarray(values, dtype=np.float32))
@@ -126,23 +126,25 @@ class Background:
             found[j] = np.searchsorted(null[column], ascending[j], side="left")
         below = np.empty_like(found)
         np.put_along_axis(below, order, found, axis=1)
-        # (at_least + 1) / (k + 1) with at_least = k - below, looked up
-        out = ((k - np.arange(k + 1) + 1) / (k + 1)).astype(np.float32)[below.T]
+        out = p_value_table(k)[below.T]
         out[np.isnan(magnitude)] = np.nan
         return out
 
-    def _columns(self, name: str) -> np.ndarray:
+    def by_column(self, name: str) -> np.ndarray:
         """``sorted_abs[name]`` transposed to ``(C, k)``, C-contiguous (one column per row,
         kept after the first use)."""
         if name not in self._by_column:
             self._by_column[name] = np.ascontiguousarray(self._require(name).T)
         return self._by_column[name]
 
-    def z_scores(self, name: str, values: np.ndarray) -> np.ndarray:
-        """Signed ``values / RMS`` of the background's values (the Beluga convention)."""
+    def z_scores(self, name: str, values: np.ndarray,
+                 columns: np.ndarray | None = None) -> np.ndarray:
+        """Signed ``values / RMS`` of the background's values (the Beluga convention);
+        ``values`` ``(m, c)`` of the background ``columns`` (default: all)."""
         self._require(name)
+        rms = self.rms[name] if columns is None else self.rms[name][columns]
         with np.errstate(divide="ignore", invalid="ignore"):
-            return (np.asarray(values, dtype=np.float64) / self.rms[name]).astype(np.float32)
+            return (np.asarray(values, dtype=np.float64) / rms).astype(np.float32)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the background file atomically."""
@@ -177,6 +179,12 @@ class Background:
         return cls({name: tensors[name] for name in names},
                    {name: tensors[f"rms.{name}"] for name in names}, int(doc["n"]), meta,
                    path=path, sha256=file_sha256(path))
+
+
+def p_value_table(k: int) -> np.ndarray:
+    """``(k + 1,)`` float32: the p-value ``(at_least + 1) / (k + 1)`` of a value with ``below``
+    of the k sampled values below it (at_least = k - below), indexed by ``below``."""
+    return ((k - np.arange(k + 1) + 1) / (k + 1)).astype(np.float32)
 
 
 def mismatches(background: Background, model_sha256: str | None, assembly: str,

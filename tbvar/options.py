@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from tbvar.scores import CALIBRATED_SCORES, TASK_SCORES
 from tbvar.scoring import PRECISIONS
 from tbvar.variants import REF_MISMATCH_POLICIES
@@ -28,6 +30,8 @@ ENGINES = ("local", "ray")
 #: Most host worker processes by default (``RunOptions.host_workers``): beyond about this many
 #: the main process (reading the input, the model) bounds a run (benchmarks/RESULTS.md).
 MAX_HOST_WORKERS = 12
+#: Where a background run computes p-values (``RunOptions.p_values_on``).
+P_VALUES_ON = ("auto", "model", "host")
 #: ``RunOptions.batch_size`` chosen from the accelerator's memory (:mod:`tbvar.batch_size`).
 AUTO = "auto"
 
@@ -155,6 +159,11 @@ class RunOptions:
     gpus_per_worker
         GPUs each Ray worker holds (fractions share a GPU); ``None``: 1 when the workers run
         on CUDA, else 0.
+    p_values_on
+        Where a background run computes its p-values (:mod:`tbvar.task_pvalues`; the output
+        is the same, byte for byte): ``model`` (the model's device), ``host`` (numpy, in the
+        host workers) or ``auto``: ``model`` on CUDA, ``host`` on the CPU (where numpy's
+        lookups take less CPU time than torch's and host workers share them).
     """
 
     device: str = "auto"
@@ -172,8 +181,11 @@ class RunOptions:
     ray_address: str | None = None
     workers: int | None = None
     gpus_per_worker: float | None = None
+    p_values_on: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.p_values_on not in P_VALUES_ON:
+            raise ValueError(f"p_values_on must be one of {P_VALUES_ON}")
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}")
         cluster = {"ray_address": self.ray_address, "workers": self.workers,
@@ -197,6 +209,11 @@ class RunOptions:
             raise ValueError(f"batch_size must be a positive integer or {AUTO!r}")
         if self.chunk_size < 1:
             raise ValueError("chunk_size must be positive")
+
+
+def p_values_on_model(run: RunOptions, device: torch.device) -> bool:
+    """Whether a background run on ``device`` computes its p-values there."""
+    return run.p_values_on == "model" or (run.p_values_on == "auto" and device.type == "cuda")
 
 
 def host_workers(run: RunOptions, device: str) -> int:

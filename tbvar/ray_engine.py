@@ -77,8 +77,8 @@ class StageSpec:
         The genome FASTA (absolute path) and its contig map.
     options
         What is scored (the background as an absolute path).
-    device, batch_size, precision
-        How the model runs.
+    device, batch_size, precision, p_values_on
+        How the model runs (:class:`~tbvar.options.RunOptions`).
     files
         SHA-256 of the model file and of the background, the genome's fingerprint: a worker
         keeps its stage for the next run only while the spec, files included, is equal.
@@ -91,6 +91,7 @@ class StageSpec:
     device: str
     batch_size: int
     precision: str
+    p_values_on: str
     files: tuple[str | None, ...]
 
     def build(self) -> ScoringStage:
@@ -98,7 +99,7 @@ class StageSpec:
         background = (Background.load(self.options.background)
                       if self.options.background is not None else None)
         run = RunOptions(device=self.device, batch_size=self.batch_size,
-                         precision=self.precision)
+                         precision=self.precision, p_values_on=self.p_values_on)
         return make_stage(load_model(self.model), Genome(self.genome, contig_map=self.contig_map),
                           self.options, run, background)
 
@@ -306,7 +307,7 @@ class RayEngine:
             os.path.abspath(stage.genome.path), dict(stage.genome.contig_map),
             replace(options, background=options.background and
                     os.path.abspath(options.background)),
-            self.device, run.batch_size, run.precision,
+            self.device, run.batch_size, run.precision, run.p_values_on,
             (getattr(getattr(stage.scorer.model, "info", None), "sha256", None),
              background.sha256 if background is not None else None, stage.genome.fingerprint))
         if (self.workers * self.gpus > resources.get("GPU", 0)

@@ -18,9 +18,15 @@ from torch import nn
 from tbvar.background import MIN_RECOMMENDED, Background, BackgroundError, mismatches
 from tbvar.checkpoint import load_model as load_checkpoint
 from tbvar.genome import Genome, read_contig_map
-from tbvar.options import RunOptions, ScoreOptions, calibration_options, split_settings
+from tbvar.log_odds import LOGIT_EPS
+from tbvar.options import (
+    RunOptions,
+    ScoreOptions,
+    calibration_options,
+    p_values_on_model,
+    split_settings,
+)
 from tbvar.registry import resolve_model
-from tbvar.scores import LOGIT_EPS
 from tbvar.scoring import Scorer
 from tbvar.stage import ScoringStage
 from tbvar.tasks import select_tasks, task_labels
@@ -146,4 +152,5 @@ def make_stage(net: nn.Module, genome: Genome, options: ScoreOptions, run: RunOp
     labels, selected = task_selection(net, options.tasks)
     scorer = Scorer(net, device=run.device, batch_size=run.batch_size,
                     precision=run.precision, reverse_complement=options.reverse_complement)
-    return ScoringStage(genome, scorer, labels, selected, options, background)
+    return ScoringStage(genome, scorer, labels, selected, options, background,
+                        p_values_on_model(run, scorer.device))

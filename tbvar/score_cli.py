@@ -17,23 +17,27 @@ from tbvar.engine_cli import (
     resolve_model_arg,
 )
 from tbvar.formats import OUTPUT_FORMATS, detect_format
+from tbvar.options import P_VALUES_ON
 from tbvar.output import summary_path
 from tbvar.preflight import check_inputs, check_outputs
 from tbvar.scores import TASK_SCORES
 
+#: Options with a value that do not change the output: left out of the recorded command.
+UNRECORDED_OPTIONS = (*CLUSTER_OPTIONS, "--p-values-on")
+
 
 def recorded_command(argv: list[str]) -> str:
     """The command line for the output header, without options that do not change output
-    (``--resume``, ``--quiet``, the cluster options)."""
+    (``--resume``, ``--quiet``, the cluster options, ``--p-values-on``)."""
     kept: list[str] = []
     value_follows = False
     for arg in argv:
         if value_follows:
             value_follows = False
-        elif arg in CLUSTER_OPTIONS:
+        elif arg in UNRECORDED_OPTIONS:
             value_follows = True
         elif arg not in ("--resume", "-q", "--quiet") and arg.split("=")[0] not in (
-                CLUSTER_OPTIONS):
+                UNRECORDED_OPTIONS):
             kept.append(arg)
     return "tbvar " + shlex.join(kept)
 
@@ -61,6 +65,7 @@ def _score(args: argparse.Namespace) -> int:
         scores=[s.strip() for s in args.scores.split(",") if s.strip()],
         tasks=[t for t in args.tasks.split(",") if t.strip()] if args.tasks else None,
         top_k=args.top_k, background=args.background, force_background=args.force_background,
+        p_values_on=args.p_values_on,
         command=recorded_command(getattr(args, "argv", sys.argv[1:]))), output)
     if isinstance(summary, int):
         return summary
@@ -105,6 +110,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "q (Benjamini-Hochberg over the run)")
     parser.add_argument("--force-background", action="store_true", help="use a background "
                         "built for another model, genome or options (recorded in the header)")
+    parser.add_argument("--p-values-on", choices=P_VALUES_ON, default="auto", help="where "
+                        "--background p-values are computed: model (the model's device), host "
+                        "(this CPU) or auto (model on CUDA, host on the CPU); the output is the "
+                        "same, byte for byte")
     parser.add_argument("--skipped", metavar="FILE", help="also write every unscored allele "
                         "with its input line, status and reason to this TSV")
     add_engine_options(parser)

@@ -5,7 +5,8 @@ probabilities (and attention, for models that have it) of a batch of REF and ALT
 
 - per task (:data:`TASK_SCORES`, one column per task): ``ref``, ``alt`` probabilities;
   ``diff`` = alt − ref; ``lod`` = logit(alt) − logit(ref) with p clipped to [ε, 1 − ε]
-  (ε = :data:`LOGIT_EPS`); ``absdiff``, ``abslod`` their absolute values;
+  (ε = :data:`~tbvar.log_odds.LOGIT_EPS`, :mod:`tbvar.log_odds`); ``absdiff``, ``abslod``
+  their absolute values;
   ``deepsea_effect`` = |lod| · |diff| (kipoi-veff's ``DeepSEA_effect``; kipoi averages it over
   strands, tbvar computes it from the strand-averaged probabilities like every score);
   against a background (:mod:`tbvar.background`): ``p``, the two-sided empirical p-value of
@@ -26,10 +27,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tbvar.log_odds import log_odds_difference
+from tbvar.task_pvalues import ModelPValues, TaskPValues
+
 if TYPE_CHECKING:
     from tbvar.background import Background
-
-LOGIT_EPS = 1e-7
 
 
 @dataclass
@@ -48,6 +50,9 @@ class VariantScores:
         Null distributions for the calibrated scores ``p`` and ``z`` (``tbvar calibrate``).
     tasks
         The tasks whose ``p`` is computed (the others' are NaN); ``None``: all.
+    model_p
+        p-values of ``tasks`` computed on the model's device (:mod:`tbvar.task_pvalues`),
+        checked against this lod before use; ``None``: computed here.
     """
 
     ref: np.ndarray
@@ -57,6 +62,7 @@ class VariantScores:
     center_bin: int = 0
     background: Background | None = None
     tasks: np.ndarray | None = None
+    model_p: ModelPValues | None = None
 
     @property
     def null(self) -> Background:
@@ -83,23 +89,37 @@ class VariantScores:
 
         (ref, alt), (ref_a, alt_a) = swap(self.ref, self.alt), swap(self.ref_attention,
                                                                     self.alt_attention)
+        model_p = self.model_p.exchanged(rows) if self.model_p is not None else None
         return VariantScores(ref, alt, ref_a, alt_a, self.center_bin, self.background,
-                             self.tasks)
+                             self.tasks, model_p)
 
     @cached_property
     def lod(self) -> np.ndarray:
         """logit(alt) − logit(ref), computed once in float64 from the float32 probabilities."""
-        ref = np.clip(self.ref.astype(np.float64), LOGIT_EPS, 1 - LOGIT_EPS)
-        alt = np.clip(self.alt.astype(np.float64), LOGIT_EPS, 1 - LOGIT_EPS)
-        return (np.log(alt / (1 - alt)) - np.log(ref / (1 - ref))).astype(np.float32)
+        return log_odds_difference(self.ref, self.alt)
+
+    @cached_property
+    def calibrated(self) -> TaskPValues:
+        """p-values of the calibrated tasks (``tasks``, in order) and their per-variant
+        statistics: the model device's where they check out, else computed here."""
+        columns = self.tasks
+        lod = self.lod if columns is None else self.lod[:, columns]
+
+        def here(rows: np.ndarray | slice) -> TaskPValues:
+            z = self.null.z_scores("lod", lod[rows], columns)
+            return TaskPValues.on_host(self.null, lod[rows], columns, z)
+
+        if self.model_p is None:
+            return here(slice(None))
+        return self.model_p.checked(lod, here)
 
     @cached_property
     def p(self) -> np.ndarray:
         """Two-sided empirical p-values of |lod| against the background, ``(n, T)``."""
         if self.tasks is None:
-            return self.null.p_values("lod", self.lod)
+            return self.calibrated.p
         p = np.full(self.lod.shape, np.nan, dtype=np.float32)  # only the selected tasks
-        p[:, self.tasks] = self.null.p_values("lod", self.lod[:, self.tasks], self.tasks)
+        p[:, self.tasks] = self.calibrated.p
         return p
 
     @cached_property

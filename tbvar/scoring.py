@@ -33,6 +33,11 @@ from torch import nn
 
 from tbvar.model import reverse_complement_codes
 from tbvar.scores import VariantScores
+from tbvar.task_pvalues import ModelNull, ModelPValues
+
+#: Probabilities ``(n, T)``, attention ``(n, B)`` or None, p-values computed on the device or
+#: None.
+Outputs = tuple[np.ndarray, np.ndarray | None, ModelPValues | None]
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -133,27 +138,33 @@ class Scorer:
             return tensor.pin_memory().to(self.device, non_blocking=True)
         return tensor
 
-    def _collect(self, passes: Iterable[tuple[torch.Tensor, torch.Tensor | None]]
-                 ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Probabilities ``(n, T)`` and attention ``(n, B)`` (or None) of consecutive passes."""
-        probs, attention = [], []
+    def _collect(self, passes: Iterable[tuple[torch.Tensor, torch.Tensor | None]],
+                 null: ModelNull | None = None) -> Outputs:
+        """Probabilities ``(n, T)`` and attention ``(n, B)`` (or None) of consecutive passes
+        and, with a ``null``, the p-values of each pass's halves as REF and ALT rows."""
+        probs, attention, p_values = [], [], []
         for p, a in passes:
+            if null is not None:
+                p_values.append(null(p[:len(p) // 2], p[len(p) // 2:]))
             probs.append(p.cpu().numpy())
             attention.append(a.cpu().numpy() if a is not None else None)
         config = self.model.config
         if not probs:
             return (np.zeros((0, config.n_tasks), np.float32),
-                    np.zeros((0, config.n_bins), np.float32) if self.has_attention else None)
+                    np.zeros((0, config.n_bins), np.float32) if self.has_attention else None,
+                    None)
         return (np.concatenate(probs),
-                np.concatenate(attention) if self.has_attention else None)
+                np.concatenate(attention) if self.has_attention else None,
+                ModelPValues.concatenate(p_values) if p_values else None)
 
-    def _batches(self, codes: np.ndarray, rows: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Probabilities ``(n, T)`` and attention ``(n, B)`` (or None), ``rows`` at a time."""
-        return self._collect(self._forward(self._to_device(codes[start:start + rows]))
-                             for start in range(0, len(codes), rows))
+    def _batches(self, codes: np.ndarray, rows: int, null: ModelNull | None = None
+                 ) -> Outputs:
+        """:meth:`_collect` of the passes of ``codes``, ``rows`` at a time."""
+        return self._collect((self._forward(self._to_device(codes[start:start + rows]))
+                              for start in range(0, len(codes), rows)), null)
 
-    def _shared_batches(self, codes: np.ndarray, rows: int
-                        ) -> tuple[np.ndarray, np.ndarray | None]:
+    def _shared_batches(self, codes: np.ndarray, rows: int, null: ModelNull | None = None
+                        ) -> Outputs:
         """:meth:`_batches` with identical rows of the full passes through the model once
         (when that saves a pass).
 
@@ -169,7 +180,7 @@ class Scorer:
         full = len(codes) - len(codes) % rows
         distinct, inverse = distinct_rows(codes[:full])
         if inverse is None or -(-len(distinct) // rows) == full // rows:  # no pass saved
-            return self._batches(codes, rows)
+            return self._batches(codes, rows, null)
         distinct = np.concatenate([distinct,
                                    np.repeat(distinct[:1], -len(distinct) % rows, axis=0)])
         outputs = [self._model(self._to_device(distinct[start:start + rows]))
@@ -187,18 +198,20 @@ class Scorer:
 
         return self._collect(itertools.chain(
             map(rebuilt, range(0, full, rows)),
-            [self._forward(self._to_device(codes[full:]))] if full < len(codes) else []))
+            [self._forward(self._to_device(codes[full:]))] if full < len(codes) else []), null)
 
     def predict(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Probabilities ``(n, T)`` and attention ``(n, B)`` (``None`` for models without
         attention) for base-code sequences ``(n, L)``."""
-        return self._batches(codes, 2 * self.batch_size)
+        return self._batches(codes, 2 * self.batch_size)[:2]
 
-    def score(self, ref_windows: np.ndarray, alt_windows: np.ndarray) -> VariantScores:
+    def score(self, ref_windows: np.ndarray, alt_windows: np.ndarray,
+              null: ModelNull | None = None) -> VariantScores:
         """Scores for paired REF/ALT windows (``(n, L)`` uint8 codes each).
 
         REF and ALT of a batch go through the model together (with their reverse complements),
-        ``batch_size`` variants at a time; identical windows once (``share_windows``).
+        ``batch_size`` variants at a time; identical windows once (``share_windows``). With a
+        ``null``, each pass's p-values are computed on the device too (``model_p``).
         """
         n, step = len(ref_windows), self.batch_size
         # batch i is [its REF windows, its ALT windows]: one forward pass of 2 * step rows
@@ -206,7 +219,7 @@ class Scorer:
                                                       alt_windows[i:i + step]])
                                       for i in range(0, n, step)]) if n else ref_windows
         passes = self._shared_batches if self.share_windows else self._batches
-        probs, attention = passes(interleaved, 2 * step)
+        probs, attention, model_p = passes(interleaved, 2 * step, null)
         is_ref = np.concatenate([np.repeat([True, False], min(step, n - i))
                                  for i in range(0, n, step)]) if n else np.zeros(0, bool)
         center = self.model.config.center_bin if self.has_attention else 0
@@ -214,7 +227,7 @@ class Scorer:
             ref=probs[is_ref], alt=probs[~is_ref],
             ref_attention=attention[is_ref] if attention is not None else None,
             alt_attention=attention[~is_ref] if attention is not None else None,
-            center_bin=center)
+            center_bin=center, model_p=model_p)
 
 
 def _pass_rows(inverse: np.ndarray, rows: int, reverse_complement: bool) -> np.ndarray:

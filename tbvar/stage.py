@@ -31,6 +31,7 @@ from tbvar.options import ScoreOptions
 from tbvar.run_summary import RunSummary
 from tbvar.scores import VariantScores
 from tbvar.scoring import Scorer
+from tbvar.task_pvalues import ModelNull
 from tbvar.text import percent_encode
 from tbvar.variant_summaries import lod_summaries, p_summaries
 from tbvar.variants import STATUS_OK, VariantChunk, allele_frame, classify
@@ -155,7 +156,8 @@ class HostStage:
                                    self.options.top_k),
                    **scores.attention_scores()}
         if self.background is not None:
-            columns.update(p_summaries(scores.p[:, self.selected], scores.z[:, self.selected],
+            found = scores.calibrated
+            columns.update(p_summaries(found.min_p, found.best, found.combined_p,
                                        self.text_labels))
         return columns
 
@@ -170,13 +172,20 @@ class ScoringStage(HostStage):
         Sequence source and model runner.
     labels, selected, options, background
         As for :class:`HostStage`.
+    p_values_on_model
+        With a background: compute the p-values on the model's device
+        (:class:`~tbvar.task_pvalues.ModelNull`; checked on the host, the same output).
     """
 
     def __init__(self, genome: Genome, scorer: Scorer, labels: list[str],
                  selected: list[int] | None, options: ScoreOptions,
-                 background: Background | None = None) -> None:
+                 background: Background | None = None, p_values_on_model: bool = False
+                 ) -> None:
         super().__init__(genome, scorer.sequence_length, labels, selected, options, background)
         self.scorer = scorer
+        self.model_null = (ModelNull(background, self.selected, scorer.device)
+                           if p_values_on_model and background is not None
+                           and ModelNull.usable(background, self.selected) else None)
 
     def host(self) -> HostStage:
         """The model-free steps of this stage, on their own (e.g. for another process)."""
@@ -185,7 +194,7 @@ class ScoringStage(HostStage):
 
     def infer(self, windows: Windows) -> VariantScores:
         """The model's scores of a prepared chunk's windows."""
-        return self.scorer.score(windows.ref, windows.alt)
+        return self.scorer.score(windows.ref, windows.alt, self.model_null)
 
     def __call__(self, chunk: VariantChunk) -> ScoredChunk:
         """All three steps for one chunk, in the calling thread."""

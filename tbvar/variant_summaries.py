@@ -64,21 +64,24 @@ def lod_summaries(lod: np.ndarray, labels: np.ndarray, top_k: int) -> dict[str, 
             "max_lod_task": reaching, "top_tasks": _top_tasks(lod, labels, top_k)}
 
 
-def p_summaries(p: np.ndarray, z: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
-    """``min_p``, ``min_p_task`` and ``combined_p`` per row of ``(n, T)`` p-values and
-    z-scores over T task ``labels``."""
+def p_statistics(p: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of ``(n, C)`` p-values and z-scores: the smallest p ``(n,)`` float32, its column
+    ``(n,)`` int64 (among columns tied at it, the one with the largest |z|, then the first) and
+    the Simes combination ``(n,)`` float32."""
     if p.shape[1] == 0:
-        return {"min_p": np.full(len(p), np.nan, np.float32),
-                "min_p_task": np.full(len(p), "", dtype=object),
-                "combined_p": np.full(len(p), np.nan, np.float32)}
-    best = _smallest_p(p, z)
-    return {"min_p": np.take_along_axis(p, best[:, None], axis=1)[:, 0].astype(np.float32),
-            "min_p_task": labels[best].astype(object),
-            "combined_p": simes(p).astype(np.float32)}
-
-
-def _smallest_p(p: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Per row the column of the smallest p, ties to the largest |z|, then the first."""
+        return (np.full(len(p), np.nan, np.float32), np.full(len(p), -1, np.int64),
+                np.full(len(p), np.nan, np.float32))
     tied = p == p.min(axis=1, keepdims=True)
-    strength = np.where(tied, np.abs(z), -np.inf)
-    return strength.argmax(axis=1)
+    best = np.where(tied, np.abs(z), -np.inf).argmax(axis=1)
+    return (np.take_along_axis(p, best[:, None], axis=1)[:, 0].astype(np.float32), best,
+            simes(p).astype(np.float32))
+
+
+def p_summaries(min_p: np.ndarray, best: np.ndarray, combined_p: np.ndarray,
+                labels: np.ndarray) -> dict[str, np.ndarray]:
+    """The output columns ``min_p``, ``min_p_task`` and ``combined_p`` of
+    :func:`p_statistics` over the columns' task ``labels``."""
+    return {"min_p": min_p,
+            "min_p_task": labels[best].astype(object) if len(labels)
+            else np.full(len(best), "", dtype=object),
+            "combined_p": combined_p}

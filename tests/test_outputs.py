@@ -242,11 +242,11 @@ def test_model_thread_failure_reaches_the_caller_and_leaves_no_output(
         tmp_path: Path, small_model_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     original, calls = Scorer.score, []
 
-    def failing(self, ref, alt):
+    def failing(self, ref, alt, *rest):
         calls.append(len(ref))
         if len(calls) == 3:
             raise RuntimeError("device lost")
-        return original(self, ref, alt)
+        return original(self, ref, alt, *rest)
 
     monkeypatch.setattr(Scorer, "score", failing)
     out = tmp_path / "out.tsv"
