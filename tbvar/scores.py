@@ -116,10 +116,15 @@ class VariantScores:
     @cached_property
     def p(self) -> np.ndarray:
         """Two-sided empirical p-values of |lod| against the background, ``(n, T)``."""
+        found = self.calibrated.p
+        if found is None:  # the device computed the statistics only
+            columns = self.tasks
+            found = self.null.p_values("lod", self.lod if columns is None else
+                                       self.lod[:, columns], columns)
         if self.tasks is None:
-            return self.calibrated.p
+            return found
         p = np.full(self.lod.shape, np.nan, dtype=np.float32)  # only the selected tasks
-        p[:, self.tasks] = self.calibrated.p
+        p[:, self.tasks] = found
         return p
 
     @cached_property

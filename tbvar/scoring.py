@@ -155,7 +155,7 @@ class Scorer:
                     None)
         return (np.concatenate(probs),
                 np.concatenate(attention) if self.has_attention else None,
-                ModelPValues.concatenate(p_values) if p_values else None)
+                ModelPValues.joined(p_values) if p_values else None)
 
     def _batches(self, codes: np.ndarray, rows: int, null: ModelNull | None = None
                  ) -> Outputs:

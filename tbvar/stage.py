@@ -183,7 +183,8 @@ class ScoringStage(HostStage):
                  ) -> None:
         super().__init__(genome, scorer.sequence_length, labels, selected, options, background)
         self.scorer = scorer
-        self.model_null = (ModelNull(background, self.selected, scorer.device)
+        self.model_null = (ModelNull(background, self.selected, scorer.device,
+                                     with_p="p" in options.scores)
                            if p_values_on_model and background is not None
                            and ModelNull.usable(background, self.selected) else None)
 

@@ -27,7 +27,7 @@ both lods exactly.) The output is thus byte-identical to ``--p-values-on host``
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -44,7 +44,8 @@ class TaskPValues:
     Attributes
     ----------
     p
-        ``(n, C)`` float32 two-sided empirical p-values of |lod|.
+        ``(n, C)`` float32 two-sided empirical p-values of |lod|; ``None`` when not asked
+        for (:class:`ModelNull` without ``with_p``).
     min_p
         ``(n,)`` float32 smallest p-value per variant.
     best
@@ -53,7 +54,7 @@ class TaskPValues:
         ``(n,)`` float32 Simes combination of each row of ``p``.
     """
 
-    p: np.ndarray
+    p: np.ndarray | None
     min_p: np.ndarray
     best: np.ndarray
     combined_p: np.ndarray
@@ -68,43 +69,57 @@ class TaskPValues:
 
     def replaced(self, rows: np.ndarray, other: TaskPValues) -> TaskPValues:
         """These values with ``rows`` (indices) taken from ``other`` (of those rows only)."""
-        parts = {}
+        parts: dict[str, np.ndarray | None] = {"p": None}
         for name in ("p", "min_p", "best", "combined_p"):
-            values = getattr(self, name).copy()
-            values[rows] = getattr(other, name)
-            parts[name] = values
+            if getattr(self, name) is not None:
+                parts[name] = values = getattr(self, name).copy()
+                values[rows] = getattr(other, name)
         return TaskPValues(**parts)
 
 
 @dataclass
-class ModelPValues(TaskPValues):
-    """:class:`TaskPValues` computed on the model's device, with the lod ``(n, C)`` float32
-    they were computed from (to be :meth:`checked` against the host's)."""
+class ModelPValues:
+    """:class:`TaskPValues` of consecutive passes computed on the model's device, with the lod
+    ``(m, C)`` float32 of each pass they were computed from (to be :meth:`checked` against
+    the host's). Per-pass arrays stay apart: joining them would copy 2 × 690 floats per
+    variant on the host for nothing."""
 
-    lod: np.ndarray
+    lod: list[np.ndarray]
+    p: list[np.ndarray] | None
+    min_p: np.ndarray
+    best: np.ndarray
+    combined_p: np.ndarray
 
     def checked(self, lod: np.ndarray, recompute: Callable[[np.ndarray], TaskPValues]
                 ) -> TaskPValues:
         """The device's values where its lod equals the host's ``lod`` ``(n, C)`` in every
         column; the other rows (indices) from ``recompute(rows)``."""
-        differs = (self.lod != lod).any(axis=1)  # NaN differs from itself; -0.0 == 0.0
-        plain = TaskPValues(self.p, self.min_p, self.best, self.combined_p)
+        edges = np.cumsum([0] + [len(part) for part in self.lod])
+        differs = np.concatenate([  # NaN differs from itself; -0.0 == 0.0
+            (part != lod[start:stop]).any(axis=1)
+            for part, start, stop in zip(self.lod, edges[:-1], edges[1:], strict=True)])
+        found = TaskPValues(np.concatenate(self.p) if self.p is not None else None,
+                            self.min_p, self.best, self.combined_p)
         if not differs.any():
-            return plain
+            return found
         rows = np.flatnonzero(differs)
-        return plain.replaced(rows, recompute(rows))
+        return found.replaced(rows, recompute(rows))
 
     def exchanged(self, rows: np.ndarray) -> ModelPValues:
         """These values for REF and ALT exchanged in ``rows`` (``(n,)`` bool): the lod changes
         sign, p-values and their statistics (of |lod| and |z|) do not."""
-        return ModelPValues(self.p, self.min_p, self.best, self.combined_p,
-                            np.where(rows[:, None], -self.lod, self.lod))
+        edges = np.cumsum([0] + [len(part) for part in self.lod])
+        lod = [np.where(rows[start:stop, None], -part, part)
+               for part, start, stop in zip(self.lod, edges[:-1], edges[1:], strict=True)]
+        return ModelPValues(lod, self.p, self.min_p, self.best, self.combined_p)
 
     @classmethod
-    def concatenate(cls, parts: Sequence[ModelPValues]) -> ModelPValues:
-        """Consecutive batches' values as one."""
-        return cls(**{f.name: np.concatenate([getattr(part, f.name) for part in parts])
-                      for f in fields(cls)})
+    def joined(cls, parts: Sequence[ModelPValues]) -> ModelPValues:
+        """Consecutive passes' values as one (the per-variant arrays joined)."""
+        return cls([lod for part in parts for lod in part.lod],
+                   [p for part in parts for p in part.p] if parts[0].p is not None else None,
+                   *(np.concatenate([getattr(part, name) for part in parts])
+                     for name in ("min_p", "best", "combined_p")))
 
 
 class ModelNull:
@@ -118,10 +133,13 @@ class ModelNull:
         ``(C,)`` the calibrated tasks (model output indices), in selection order.
     device
         The model's device.
+    with_p
+        Return the per-task p-values too (else only their per-variant statistics).
     """
 
     def __init__(self, background: Background, columns: np.ndarray,
-                 device: torch.device) -> None:
+                 device: torch.device, with_p: bool = True) -> None:
+        self.with_p = with_p
         self.columns = torch.as_tensor(np.asarray(columns, np.int64), device=device)
         null = background.by_column("lod")[np.asarray(columns, np.int64)]
         self.null = torch.from_numpy(np.ascontiguousarray(null)).to(device)  # (C, k)
@@ -151,4 +169,5 @@ class ModelNull:
         combined = torch.clamp((len(self.rank) * ordered / self.rank).min(dim=1).values,
                                max=1.0).float()
         min_p = p.gather(1, best[:, None])[:, 0]
-        return ModelPValues(*(t.cpu().numpy() for t in (p, min_p, best, combined, lod)))
+        return ModelPValues([lod.cpu().numpy()], [p.cpu().numpy()] if self.with_p else None,
+                            *(t.cpu().numpy() for t in (min_p, best, combined)))

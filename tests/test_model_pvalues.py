@@ -16,6 +16,7 @@ from tbvar.cli import main
 from tbvar.log_odds import log_odds_difference
 from tbvar.options import RunOptions, p_values_on_model
 from tbvar.score_cli import recorded_command
+from tbvar.scores import VariantScores
 from tbvar.task_pvalues import ModelNull, ModelPValues, TaskPValues
 
 from .conftest import EXAMPLE_GENOME, EXAMPLE_VCF, REPO
@@ -69,9 +70,10 @@ def test_device_values_checked_on_the_host_are_the_host_values(columns: list[int
     device = ModelNull(background, columns, torch.device("cpu"))(torch.from_numpy(ref),
                                                                  torch.from_numpy(alt))
     lod = log_odds_difference(ref, alt)[:, columns]
-    same = (device.lod == lod).all(axis=1)
+    same = (device.lod[0] == lod).all(axis=1)
     assert same.mean() > 0.5  # most rows are the device's own values ...
-    for name in ("p", "min_p", "best", "combined_p"):  # ... and those equal the host's
+    np.testing.assert_array_equal(device.p[0][same], expected.p[same])
+    for name in ("min_p", "best", "combined_p"):  # ... and those equal the host's
         np.testing.assert_array_equal(getattr(device, name)[same],
                                       getattr(expected, name)[same], name)
     _assert_equal(device.checked(lod, lambda rows: TaskPValues.on_host(
@@ -84,19 +86,21 @@ def test_device_values_checked_on_the_host_are_the_host_values(columns: list[int
 
 
 def test_rows_whose_lod_differs_are_recomputed_and_others_kept() -> None:
-    """The check trusts the device's values exactly where its lod equals the host's."""
+    """The check trusts the device's values exactly where its lod equals the host's; rows are
+    found across passes (here two: rows 0-29 and 30-59)."""
     rng = np.random.default_rng(3)
     background = _background(rng, tasks=4, k=300)
     ref, alt = _probabilities(rng, 60, 4)
-    columns = np.arange(4)
-    device = ModelNull(background, columns, torch.device("cpu"))(torch.from_numpy(ref),
-                                                                 torch.from_numpy(alt))
+    null = ModelNull(background, np.arange(4), torch.device("cpu"))
+    passes = [null(torch.from_numpy(ref[rows]), torch.from_numpy(alt[rows]))
+              for rows in (slice(0, 30), slice(30, 60))]
+    device = ModelPValues.joined(passes)
+    assert len(device.lod) == 2 and len(device.min_p) == 60
     lod = log_odds_difference(ref, alt)
-    forged = ModelPValues(device.p.copy(), device.min_p.copy(), device.best.copy(),
-                          device.combined_p.copy(), device.lod.copy())
-    forged.lod[[41, 50], 2] = np.nextafter(forged.lod[[41, 50], 2], np.float32(np.inf))
-    forged.p[[41, 50]] = forged.min_p[[41, 50]] = forged.combined_p[[41, 50]] = 0.5
-    forged.p[45] = 0.25  # lod unchanged: kept (the check is of the lod, not the results)
+    second = device.lod[1]  # rows 41 and 50 are rows 11 and 20 of the second pass
+    second[[11, 20], 2] = np.nextafter(second[[11, 20], 2], np.float32(np.inf))
+    device.p[1][[11, 20]] = device.min_p[[41, 50]] = device.combined_p[[41, 50]] = 0.5
+    device.p[1][15] = 0.25  # lod unchanged: kept (the check is of the lod, not the results)
     recomputed: list[np.ndarray] = []
 
     def recompute(rows: np.ndarray) -> TaskPValues:
@@ -104,13 +108,36 @@ def test_rows_whose_lod_differs_are_recomputed_and_others_kept() -> None:
         return TaskPValues.on_host(background, lod[rows], None,
                                    background.z_scores("lod", lod[rows]))
 
-    got = forged.checked(lod, recompute)
+    got = device.checked(lod, recompute)
     assert [r.tolist() for r in recomputed] == [[41, 50]]
-    expected = _host(background, ref, alt, columns)
+    expected = _host(background, ref, alt, np.arange(4))
     for row in (41, 50):
         assert got.p[row].tolist() == expected.p[row].tolist()
         assert got.combined_p[row] == expected.combined_p[row]
     assert (got.p[45] == 0.25).all()
+    mask = np.zeros(60, bool)
+    mask[[1, 44]] = True  # REF and ALT exchanged: the lod changes sign in both passes
+    swapped = device.exchanged(mask)
+    assert swapped.lod[0][1].tolist() == (-device.lod[0][1]).tolist()
+    assert swapped.lod[1][14].tolist() == (-device.lod[1][14]).tolist()
+    assert swapped.lod[1][13].tolist() == device.lod[1][13].tolist()
+
+
+def test_statistics_without_per_task_p_values() -> None:
+    """Without ``with_p`` only the statistics travel; p, when asked for, comes from the host."""
+    rng = np.random.default_rng(4)
+    background = _background(rng, tasks=4, k=200)
+    ref, alt = _probabilities(rng, 40, 4)
+    columns = np.array([2, 0])
+    null = ModelNull(background, columns, torch.device("cpu"), with_p=False)
+    device = null(torch.from_numpy(ref), torch.from_numpy(alt))
+    assert device.p is None
+    scores = VariantScores(ref, alt, background=background, tasks=columns, model_p=device)
+    expected = _host(background, ref, alt, columns)
+    assert scores.calibrated.p is None
+    np.testing.assert_array_equal(scores.calibrated.combined_p, expected.combined_p)
+    np.testing.assert_array_equal(scores.p[:, columns], expected.p)
+    assert np.isnan(scores.p[:, [1, 3]]).all()
 
 
 def test_nan_probabilities_give_nan_p_values() -> None:
