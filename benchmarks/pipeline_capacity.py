@@ -207,7 +207,7 @@ def time_device_p_values() -> None:
     memo: dict[tuple, object] = {}
 
     def device(self: ModelNull, ref: torch.Tensor, alt: torch.Tensor):
-        key = (ref.data_ptr(), alt.data_ptr(), tuple(ref.shape))  # one background per run
+        key = (ref.data_ptr(), alt.data_ptr(), tuple(ref.shape), self.with_p)  # one background
         if key not in memo:
             start = time.thread_time()
             memo[key] = compute(self, ref, alt)
