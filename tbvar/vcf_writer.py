@@ -22,6 +22,10 @@ from tbvar.stage import ScoredChunk
 from tbvar.text import format_floats, join_columns
 from tbvar.writers import concatenate_parts, write_parts
 
+#: Stands in a part's INFO for the run-wide ``TBVAR_Q`` until assembly (input lines never hold a
+#: NUL byte: :mod:`tbvar.vcf_reader` refuses them).
+Q_SLOT = "\x00"
+
 INFO_FIELDS = (
     ("TBVAR_STATUS", "String", "tbvar status per ALT: ok, or why it was not scored "
                                "(no_alt: a record without ALT, one value)"),
@@ -122,16 +126,22 @@ def _info_values(rows: pd.DataFrame) -> dict[str, np.ndarray]:
     return values
 
 
-def _record_info(rows: pd.DataFrame, n_records: int) -> np.ndarray:
+def _record_info(rows: pd.DataFrame, n_records: int, q_slot: bool = False) -> np.ndarray:
     """The TBVAR INFO text of each of a chunk's records (``""`` for records without ALT).
 
     ``rows`` are the chunk's allele rows, sorted by ``record_index``; values of a record's
-    ALTs are joined by ``,`` (Number=A).
+    ALTs are joined by ``,`` (Number=A). ``q_slot``: records with ALTs end in ``;`` and
+    :data:`Q_SLOT`, where assembly puts ``TBVAR_Q``.
     """
     record_index = rows["record_index"].to_numpy()
     record = record_index - (record_index[0] if len(rows) else 0)
     alt_index = rows["alt_index"].to_numpy()
     info = _join_per_record(record, alt_index, _info_values(rows), n_records)
+    if q_slot:
+        with_alt = np.unique(record[alt_index >= 0])
+        # (not `info[with_alt] + ";\x00"`: numpy would make the str a U array, dropping the
+        # trailing NUL)
+        info[with_alt] = [f"{text};{Q_SLOT}" for text in info[with_alt]]
     info[record[alt_index < 0]] = "TBVAR_STATUS=no_alt"  # every record carries its status
     return info
 
@@ -201,7 +211,7 @@ class VcfWriter:
 
     def encode(self, chunk: ScoredChunk) -> bytes:
         """A chunk's records with their TBVAR INFO fields (BGZF blocks if compressed)."""
-        info = _record_info(chunk.rows, len(chunk.lines))
+        info = _record_info(chunk.rows, len(chunk.lines), q_slot=self.significance)
         out = [_annotate_line(line, text) for line, text in zip(chunk.lines, info, strict=True)]
         text = ("\n".join(out) + "\n").encode() if out else b""
         return bgzf.compress(text) if self.compressed and not self.significance else text
@@ -250,20 +260,22 @@ def _index(path: Path, bcf: bool) -> None:
 
 
 def _with_q(part: bytes, values: np.ndarray, compressed: bool) -> bytes:
-    """An uncompressed VCF part with ``TBVAR_Q`` added to the INFO of every record with ALTs."""
-    lines = part.decode().split("\n")[:-1]
+    """An uncompressed VCF part with ``TBVAR_Q`` in the slot (:data:`Q_SLOT`) of every record
+    with ALTs."""
+    record, alt_index = values["record"], values["alt_index"]
     q = format_floats(values["q"].astype(np.float32))
-    info = _join_per_record(values["record"], values["alt_index"], {"TBVAR_Q": q}, len(lines))
-    out = [_add_info(line, extra) if extra else line
-           for line, extra in zip(lines, info, strict=True)]
-    text = ("\n".join(out) + "\n").encode() if out else b""
+    texts = _join_per_record(record, alt_index, {"TBVAR_Q": q},
+                             int(record.max()) + 1 if len(record) else 0)
+    texts = texts[texts != ""]  # the records with ALTs, in order
+    pieces = part.split(Q_SLOT.encode())
+    if len(pieces) != len(texts) + 1:
+        raise ValueError(f"a VCF part has {len(pieces) - 1} TBVAR_Q slots for {len(texts)} "
+                         "records with ALTs")
+    joined = [b""] * (2 * len(texts) + 1)
+    joined[0::2] = pieces
+    joined[1::2] = [text.encode() for text in texts]
+    text = b"".join(joined)
     return bgzf.compress(text) if compressed else text
-
-
-def _add_info(line: str, extra: str) -> str:
-    fields = line.split("\t", 8)
-    fields[7] = extra if fields[7] in (".", "") else f"{fields[7]};{extra}"
-    return "\t".join(fields)
 
 
 def _vcf_to_bcf(source_path: Path, target: Path) -> None:

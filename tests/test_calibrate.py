@@ -206,3 +206,32 @@ def test_selected_tasks_get_the_p_values_of_the_whole_run(background: Path,
     ordered = np.sort(chosen, axis=1)
     np.testing.assert_allclose(some.loc[ok, "combined_p"],
                                np.minimum((2 * ordered / [1, 2]).min(axis=1), 1), rtol=1e-6)
+
+
+def test_vcf_q_of_multi_allelic_and_alt_less_records(tmp_path: Path) -> None:
+    """TBVAR_Q goes into the slot of each record with ALTs (one value per ALT, in order);
+    records without ALT get none."""
+    lines = EXAMPLE_VCF.read_text().splitlines()
+    body = [line.split("\t") for line in lines if not line.startswith("#")][:30]
+    for i, fields in enumerate(body):
+        fields[4] = {0: ".", 1: "T,G" if fields[4] != "G" else "G,C",
+                     2: f"{fields[4]},<DEL>"}.get(i % 5, fields[4])
+    vcf = tmp_path / "multi.vcf"
+    vcf.write_text("\n".join([line for line in lines if line.startswith("#")]
+                             + ["\t".join(fields) for fields in body]) + "\n")
+    for name in ("out.tsv", "out.vcf"):
+        tbvar.score_vcf(vcf, EXAMPLE_GENOME, MODEL, output=tmp_path / name, device="cpu",
+                        background=REPO / "examples" / "background.safetensors", chunk_size=4)
+    table = pd.read_csv(tmp_path / "out.tsv", sep="\t")
+    expected = table.groupby("record_index", sort=True)["q"].apply(list)
+    got = {}
+    for i, record in enumerate(VCF(str(tmp_path / "out.vcf"))):
+        value = record.INFO.get("TBVAR_Q")
+        if record.ALT:
+            got[i] = list(value) if isinstance(value, tuple) else [value]
+        else:
+            assert value is None and record.INFO.get("TBVAR_STATUS") == "no_alt"
+    assert len(got) == 24 and sum(len(v) for v in got.values()) == 36
+    for i, values in got.items():
+        np.testing.assert_allclose(np.array(values, float),
+                                   np.array(expected[i], float), rtol=1e-6, equal_nan=True)
