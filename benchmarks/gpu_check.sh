@@ -15,6 +15,8 @@ for precision in fp32 bf16; do  # end to end and model only, batch sized from fr
     python benchmarks/score_throughput.py --n 16384 --device cuda --precision "$precision" \
         --batch-size auto --sizes paper | tee "$out/score_$precision.json"
 done
+python benchmarks/pvalue_device.py --device cuda --passes 50 \
+    | tee "$out/pvalue_device.json"  # background p-values on the GPU vs numpy on the host
 python benchmarks/pipeline_capacity.py --n 20000 --tasks 690 --formats vcf.gz,tsv,parquet \
     | tee "$out/pipeline_capacity_690.json"  # the host CPU's bound on end-to-end variants/s
 python benchmarks/train_throughput.py --device cuda | tee "$out/train.json"
