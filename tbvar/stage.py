@@ -100,8 +100,10 @@ class HostStage:
         self.all_labels = list(labels)
         self.selected = np.asarray(selected if selected is not None else range(len(labels)),
                                    dtype=np.int64)
-        # the tasks whose p-values a background run looks up (None: every task)
-        self._p_tasks = None if len(self.selected) == len(labels) else self.selected
+        # the tasks whose p-values a background run looks up, in selection order (None: every
+        # task in model order)
+        self._p_tasks = (None if np.array_equal(self.selected, np.arange(len(labels)))
+                         else self.selected)
         self.labels = np.asarray(labels, dtype=object)[self.selected]
         self.score_columns = [f"{s}.{label}" for s in options.scores for label in self.labels]
         # labels inside text summaries (max_lod_task, top_tasks, min_p_task): percent-encoded

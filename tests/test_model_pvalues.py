@@ -7,17 +7,22 @@ import gzip
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 import tbvar
 from tbvar.background import Background
 from tbvar.cli import main
+from tbvar.genome import Genome
 from tbvar.log_odds import log_odds_difference
-from tbvar.options import RunOptions, p_values_on_model
+from tbvar.options import RunOptions, ScoreOptions, p_values_on_model
 from tbvar.score_cli import recorded_command
 from tbvar.scores import VariantScores
+from tbvar.scoring import Scorer
+from tbvar.stage import ScoringStage
 from tbvar.task_pvalues import ModelNull, ModelPValues, TaskPValues
+from tbvar.variants import iter_vcf_chunks
 
 from .conftest import EXAMPLE_GENOME, EXAMPLE_VCF, REPO
 
@@ -226,3 +231,26 @@ def test_cli_p_values_on_model_and_host_write_the_same_file(tmp_path: Path) -> N
                    for w in ("model", "host"))
     assert model.replace("model.vcf.gz", "host.vcf.gz") == host  # the command names -o
     assert "--p-values-on" not in host and ";TBVAR_MINP=" in host
+
+
+@pytest.mark.parametrize("on_model", [True, False])
+def test_every_task_in_another_order_names_the_right_min_p_task(on_model: bool) -> None:
+    """A stage given all four tasks in reverse order (the API sorts selections; a stage takes
+    any order): p columns, min_p and min_p_task follow that order."""
+    net = tbvar.load_model(MODEL)
+    background = Background.load(BACKGROUND)
+    labels = [f"t{j}" for j in range(4)]
+    options = ScoreOptions(scores=("p", "lod"), background=str(BACKGROUND))
+    stage = ScoringStage(Genome(EXAMPLE_GENOME), Scorer(net, device="cpu"), labels,
+                         [3, 2, 1, 0], options, background, p_values_on_model=on_model)
+    assert (stage.model_null is not None) == on_model
+    rows = pd.concat([stage(chunk).rows for chunk in iter_vcf_chunks(EXAMPLE_VCF, 16)])
+    ok = rows[rows["status"] == "ok"]
+    p_columns = ["p.t3", "p.t2", "p.t1", "p.t0"]
+    assert [c for c in ok.columns if c.startswith("p.")] == p_columns
+    p = ok[p_columns].to_numpy()
+    z = np.abs(ok[[f"lod.{c[2:]}" for c in p_columns]].to_numpy()) / \
+        background.rms["lod"][[3, 2, 1, 0]]
+    best = np.where(p == p.min(axis=1, keepdims=True), z, -np.inf).argmax(axis=1)
+    assert ok["min_p_task"].tolist() == [p_columns[i][2:] for i in best]
+    np.testing.assert_array_equal(ok["min_p"].to_numpy(np.float32), p.min(axis=1))
