@@ -99,15 +99,19 @@ class VariantScores:
         return log_odds_difference(self.ref, self.alt)
 
     @cached_property
+    def task_lod(self) -> np.ndarray:
+        """lod of the calibrated tasks (``tasks``, in order; all by default), ``(n, C)``."""
+        return self.lod if self.tasks is None else self.lod[:, self.tasks]
+
+    @cached_property
     def calibrated(self) -> TaskPValues:
         """p-values of the calibrated tasks (``tasks``, in order) and their per-variant
         statistics: the model device's where they check out, else computed here."""
-        columns = self.tasks
-        lod = self.lod if columns is None else self.lod[:, columns]
+        lod = self.task_lod
 
         def here(rows: np.ndarray | slice) -> TaskPValues:
-            z = self.null.z_scores("lod", lod[rows], columns)
-            return TaskPValues.on_host(self.null, lod[rows], columns, z)
+            z = self.null.z_scores("lod", lod[rows], self.tasks)
+            return TaskPValues.on_host(self.null, lod[rows], self.tasks, z)
 
         if self.model_p is None:
             return here(slice(None))
@@ -118,9 +122,7 @@ class VariantScores:
         """Two-sided empirical p-values of |lod| against the background, ``(n, T)``."""
         found = self.calibrated.p
         if found is None:  # the device computed the statistics only
-            columns = self.tasks
-            found = self.null.p_values("lod", self.lod if columns is None else
-                                       self.lod[:, columns], columns)
+            found = self.null.p_values("lod", self.task_lod, self.tasks)
         if self.tasks is None:
             return found
         p = np.full(self.lod.shape, np.nan, dtype=np.float32)  # only the selected tasks
