@@ -5,8 +5,11 @@ windows (``prepare``), result rows and summaries (``finish``), encoding and savi
 parts — bounds a run on one core. :class:`HostEngine` spreads that work over
 ``host_workers`` processes (:mod:`tbvar.host_pool`), so it grows with the host's cores:
 
-- this process reads the input into chunks (a read-ahead thread) and runs the model, chunk by
-  chunk in input order;
+- this process reads the input (a read-ahead thread) and runs the model, chunk by chunk in
+  input order. A text VCF read without a region is read as blocks of undecoded lines
+  (:meth:`~tbvar.vcf_reader.VcfSource.line_blocks`), each parsed into its chunk by the worker
+  that prepares it (:func:`~tbvar.variants.block_chunk`): parsing is most of what this process
+  would otherwise do besides the model. Other inputs are parsed here, as chunks;
 - chunk k is prepared by a worker (in turn), which sends its windows back and keeps the rest;
   the model's scores go back to the same worker, which finishes the chunk and, given the run's
   :class:`~tbvar.output.ChunkSaver`, encodes and saves it into ``OUT.partial/`` exactly as
@@ -24,14 +27,17 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from tbvar.host_pool import HostPool
 from tbvar.output import ChunkSaver
 from tbvar.prefetch import prefetch
 from tbvar.progress import Progress
 from tbvar.stage import ScoredChunk, ScoringStage
-from tbvar.variants import VariantChunk
+from tbvar.variants import SourceChunks, VariantChunk, block_chunk, placeholder_chunk
+from tbvar.vcf_reader import LineBlock, VcfSource
 
+T = TypeVar("T")
 IN_FLIGHT_PER_WORKER = 2  # chunks being prepared, and chunks being finished, per worker
 
 
@@ -40,12 +46,13 @@ class _Entry:
     """A chunk on its way: skipped (finished before), waiting for the model, or finishing."""
 
     chunk: VariantChunk
+    n_records: int
     skipped: bool
     inferred: bool = False
 
 
-def _same(chunk: VariantChunk) -> VariantChunk:
-    return chunk
+def _same(item: T) -> T:
+    return item
 
 
 class HostEngine:
@@ -76,17 +83,20 @@ class HostEngine:
     def __call__(self, chunks: Iterable[VariantChunk],
                  skip: Callable[[int], bool] | None = None
                  ) -> Iterator[tuple[VariantChunk, ScoredChunk | None]]:
-        """Chunks in input order, with their scored rows (``None``: skipped, or saved)."""
+        """Chunks in input order, with their scored rows (``None``: skipped, or saved; a chunk
+        parsed by a worker is yielded as its :func:`~tbvar.variants.placeholder_chunk`)."""
         depth = IN_FLIGHT_PER_WORKER * self.workers
         order: deque[_Entry] = deque()  # every chunk not yet yielded, in input order
         waiting: deque[_Entry] = deque()  # those being prepared, in input order
-        with (HostPool(self.stage.host(), self.saver, self.workers) as pool,
+        blocks = chunks.blocks() if isinstance(chunks, SourceChunks) else None
+        source = chunks.source if blocks is not None else None
+        with (HostPool(self.stage.host(), self.saver, self.workers, source) as pool,
               Progress(self.total, self.progress, self.interval, self.desc) as bar):
-            for chunk in prefetch(chunks, _same):
-                entry = _Entry(chunk, skip is not None and skip(chunk.index))
+            for item in prefetch(chunks if blocks is None else blocks, _same):
+                entry = _entry(item, skip, source)
                 order.append(entry)
                 if not entry.skipped:
-                    pool.prepare(chunk)
+                    pool.prepare(item)
                     waiting.append(entry)
                 while len(waiting) > depth:
                     self._infer(pool, waiting.popleft())
@@ -103,6 +113,17 @@ class HostEngine:
         entry.inferred = True
 
 
+def _entry(item: VariantChunk | LineBlock, skip: Callable[[int], bool] | None,
+           source: VcfSource | None) -> _Entry:
+    """The entry of a chunk or line block read; a block finished before is parsed here (the
+    IDs its records use are counted in ``source``), one to be scored is parsed by a worker."""
+    skipped = skip is not None and skip(item.index)
+    if isinstance(item, VariantChunk):
+        return _Entry(item, item.n_records, skipped)
+    chunk = block_chunk(source, item) if skipped else placeholder_chunk(item.index)
+    return _Entry(chunk, item.n_records, skipped)
+
+
 def _done(pool: HostPool, order: deque[_Entry], bar: Progress, keep: int
           ) -> Iterator[tuple[VariantChunk, ScoredChunk | None]]:
     """Yield the finished chunks at the head of ``order``; wait for them while more than
@@ -116,5 +137,5 @@ def _done(pool: HostPool, order: deque[_Entry], bar: Progress, keep: int
             if not ready:
                 return
         order.popleft()
-        bar.update(entry.chunk.n_records)
+        bar.update(entry.n_records)
         yield entry.chunk, scored

@@ -1,12 +1,16 @@
 """Worker processes for a stage's model-free steps: prepare and finish (and save) chunks.
 
 Each worker receives the run's :class:`~tbvar.stage.HostStage` (pickled: the genome opens its
-files anew, the background is copied) and, for a file output, the run's
-:class:`~tbvar.output.ChunkSaver`. Requests go to one worker each, through its own queue, and
-are served in order: ``prepare`` a chunk (its windows come back; the worker keeps the prepared
-chunk) and ``finish`` it from the model's scores (saved, or the scored chunk comes back). All
-replies share one queue, keyed by chunk index. Workers ignore SIGINT (this process stops them);
-an error in a worker comes back and is raised here as itself.
+files anew, the background is copied), for a file output the run's
+:class:`~tbvar.output.ChunkSaver`, and for a text VCF its :class:`~tbvar.vcf_reader.VcfSource`
+(to parse line blocks). Requests go to one worker each, through its own queue, and are served
+in order: ``prepare`` a chunk, or parse a block of input lines into its chunk and prepare that
+(its windows come back, with the IDs a block's records used; the worker keeps the prepared
+chunk), and ``finish`` it from the model's scores (saved, or the scored chunk comes back). All
+replies share one queue, keyed by chunk index. Workers ignore SIGINT (this process stops them).
+An error in a worker comes back as the reply it stopped and is raised here as itself when that
+reply is waited for: chunks are waited for in input order, so of two bad input lines in
+different chunks the first in the file is reported, as in a run without workers.
 """
 
 from __future__ import annotations
@@ -16,16 +20,19 @@ import pickle
 import queue
 import signal
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from tbvar.output import ChunkSaver
 from tbvar.scores import VariantScores
 from tbvar.stage import HostStage, PreparedChunk, ScoredChunk
-from tbvar.variants import VariantChunk
+from tbvar.variants import VariantChunk, block_chunk
+from tbvar.vcf_reader import LineBlock, VcfSource
 from tbvar.windows import Windows
 
 POLL_S = 1.0  # how often a wait for a reply checks that the workers are alive
 STOP_S = 30.0  # how long stopped workers may take to finish and exit
+_REPLY = {"prepare": "windows", "finish": "scored"}  # the reply each request is waited for as
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -40,6 +47,13 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
 
 
+@dataclass(frozen=True)
+class _Failed:
+    """A worker's reply to a request it could not serve: the error, raised when waited for."""
+
+    error: BaseException
+
+
 def _sendable(exc: BaseException) -> BaseException:
     """``exc``, or a RuntimeError saying it when it cannot be pickled."""
     try:
@@ -49,10 +63,11 @@ def _sendable(exc: BaseException) -> BaseException:
         return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
-def _serve(stage: bytes, saver: ChunkSaver | None, requests: Any, replies: Any) -> None:
+def _serve(stage: bytes, saver: ChunkSaver | None, source: VcfSource | None, requests: Any,
+           replies: Any) -> None:
     """A worker's loop: requests ``(kind, index, payload)`` until ``None``; ``stage`` is the
     pickled :class:`HostStage` (unpickling opens the genome's files anew: a forked worker
-    must not share the parent's file offsets)."""
+    must not share the parent's file offsets); ``source`` parses line blocks."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the CLI's handler: stop quietly
     host: HostStage = pickle.loads(stage)
@@ -61,8 +76,11 @@ def _serve(stage: bytes, saver: ChunkSaver | None, requests: Any, replies: Any) 
         kind, index, payload = request
         try:
             if kind == "prepare":
-                prepared[index] = host.prepare(payload)
-                replies.put((index, "windows", prepared[index].windows))
+                block = isinstance(payload, LineBlock)
+                prepared[index] = host.prepare(block_chunk(source, payload) if block
+                                               else payload)
+                usage = source.take_usage() if block else None
+                replies.put((index, "windows", (prepared[index].windows, usage)))
                 continue
             chunk = prepared.pop(index)
             scored = host.finish(chunk, payload)
@@ -70,7 +88,7 @@ def _serve(stage: bytes, saver: ChunkSaver | None, requests: Any, replies: Any) 
                 saver(chunk.chunk, scored)
             replies.put((index, "scored", None if saver is not None else scored))
         except Exception as exc:
-            replies.put((index, "error", _sendable(exc)))
+            replies.put((index, _REPLY[kind], _Failed(_sendable(exc))))
 
 
 class HostPool:
@@ -84,15 +102,21 @@ class HostPool:
         Where finished chunks are saved (``None``: they come back).
     workers
         Worker processes.
+    source
+        The text VCF whose line blocks the workers parse (the IDs their records use are
+        counted in it); ``None``: only chunks are sent.
     """
 
-    def __init__(self, host: HostStage, saver: ChunkSaver | None, workers: int) -> None:
+    def __init__(self, host: HostStage, saver: ChunkSaver | None, workers: int,
+                 source: VcfSource | None = None) -> None:
         context = _context()
         stage = pickle.dumps(host)
+        self._source = source
         self._replies = context.Queue()
         self._requests = [context.Queue() for _ in range(workers)]
         self._workers = [context.Process(target=_serve, name=f"tbvar-host-{k}", daemon=True,
-                                         args=(stage, saver, self._requests[k], self._replies))
+                                         args=(stage, saver, source, self._requests[k],
+                                               self._replies))
                          for k in range(workers)]
         self._owner: dict[int, int] = {}
         self._arrived: dict[tuple[int, str], Any] = {}
@@ -100,15 +124,21 @@ class HostPool:
         for worker in self._workers:
             worker.start()
 
-    def prepare(self, chunk: VariantChunk) -> None:
-        """Send ``chunk`` to the next worker (in turn) to be prepared."""
-        self._owner[chunk.index] = self._next
-        self._requests[self._next].put(("prepare", chunk.index, chunk))
+    def prepare(self, item: VariantChunk | LineBlock) -> None:
+        """Send a chunk, or a block of the source's lines (parsed there into its chunk), to the
+        next worker (in turn) to be prepared."""
+        if isinstance(item, LineBlock) and self._source is None:
+            raise ValueError("line blocks need the pool's source")
+        self._owner[item.index] = self._next
+        self._requests[self._next].put(("prepare", item.index, item))
         self._next = (self._next + 1) % len(self._workers)
 
     def windows(self, index: int) -> Windows:
         """The windows of prepared chunk ``index`` (waits for them)."""
-        return self._wait(index, "windows")
+        windows, usage = self._wait(index, "windows")
+        if usage is not None:
+            self._source.add_usage(usage)
+        return windows
 
     def finish(self, index: int, scores: VariantScores) -> None:
         """Send the model's scores of chunk ``index`` to the worker that prepared it."""
@@ -130,8 +160,6 @@ class HostPool:
                     self._replies.get_nowait()
             except queue.Empty:
                 return False
-            if what == "error":
-                raise payload
             self._arrived[got, what] = payload
         return True
 
@@ -141,7 +169,10 @@ class HostPool:
             if dead:
                 raise RuntimeError(f"host worker {dead[0].name} stopped (exit code "
                                    f"{dead[0].exitcode}); no output was written")
-        return self._arrived.pop((index, kind))
+        reply = self._arrived.pop((index, kind))
+        if isinstance(reply, _Failed):
+            raise reply.error
+        return reply
 
     def __enter__(self) -> HostPool:
         return self

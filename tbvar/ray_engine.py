@@ -52,7 +52,7 @@ from tbvar.output import ChunkSaver, score_into
 from tbvar.progress import Progress
 from tbvar.run_setup import load_model, make_stage
 from tbvar.stage import ScoredChunk, ScoringStage
-from tbvar.variants import SourceChunks, VariantChunk, allele_frame
+from tbvar.variants import SourceChunks, VariantChunk, placeholder_chunk
 from tbvar.vcf_reader import Span, VcfSource
 
 PIECES_PER_WORKER = 8  # pieces of an indexed input counted per worker
@@ -259,14 +259,6 @@ def resolve_workers(run: RunOptions, resources: dict[str, float]) -> tuple[str, 
     return device, gpus, workers
 
 
-def _stub(index: int) -> VariantChunk:
-    """Chunk ``index`` as ``write_run`` needs it for a saved chunk: its index."""
-    return VariantChunk(_EMPTY, index=index)
-
-
-_EMPTY = allele_frame([])
-
-
 class RayEngine:
     """An :data:`~tbvar.engine.Engine` running the stage on a Ray cluster's workers.
 
@@ -423,7 +415,7 @@ def _dispatch(pool: _Pool, job_id: str, job_ref: list,
                 else:
                     in_flight[pool.submit("score", job_id, job_ref, item[0])] = item[1]
             while next_index in done:
-                yield _stub(next_index), done.pop(next_index)
+                yield placeholder_chunk(next_index), done.pop(next_index)
                 bar.update(1)
                 next_index += 1
             if in_flight:

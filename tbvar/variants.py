@@ -33,7 +33,7 @@ import pandas as pd
 
 from tbvar.errors import VariantInputError
 from tbvar.genome import BASE_TO_CODE, Genome
-from tbvar.vcf_reader import RawRecord, VcfSource
+from tbvar.vcf_reader import LineBlock, RawRecord, VcfSource
 
 __all__ = ["VariantInputError", "VariantChunk", "classify", "iter_vcf_chunks",
            "iter_source_chunks", "chunk_records", "SourceChunks", "alleles_from_frame"]
@@ -91,6 +91,15 @@ def allele_frame(rows: list[tuple]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(ALLELE_COLUMNS))
     return frame.astype(_ALLELE_DTYPES) if len(frame) else frame.astype(
         {**dict.fromkeys(ALLELE_COLUMNS, object), **_ALLELE_DTYPES})
+
+
+_NO_ALLELES = allele_frame([])
+
+
+def placeholder_chunk(index: int) -> VariantChunk:
+    """Chunk ``index`` as a consumer of a chunk scored and saved elsewhere needs it: its index
+    (no rows)."""
+    return VariantChunk(_NO_ALLELES, index=index)
 
 
 def _allele_status(ref: str, alt: str | None, max_len: int) -> str:
@@ -215,8 +224,23 @@ def chunk_records(records: Iterable[RawRecord], chunk_size: int, first_record: i
         yield VariantChunk(allele_frame(rows), lines, numbers, chunk_index)
 
 
+def block_chunk(source: VcfSource, block: LineBlock) -> VariantChunk:
+    """The chunk of a block of ``source``'s lines (:meth:`VcfSource.line_blocks`): chunk
+    ``block.index``, its records parsed (and the IDs they use counted in ``source``)."""
+    (chunk,) = chunk_records(source.block_records(block), max(block.n_records, 1),
+                             block.first_record, block.index)
+    return chunk
+
+
+def reads_blocks(source: VcfSource) -> bool:
+    """Whether ``source`` is read in line blocks (a text VCF without a region)."""
+    return not (source.bcf or source.region)
+
+
 def iter_source_chunks(source: VcfSource, chunk_size: int = 1024) -> Iterator[VariantChunk]:
     """Read an opened VCF in chunks of ``chunk_size`` records, in file order."""
+    if reads_blocks(source):
+        return (block_chunk(source, block) for block in source.line_blocks(chunk_size))
     return chunk_records(source.records(), chunk_size)
 
 
@@ -231,6 +255,12 @@ class SourceChunks:
 
     def __iter__(self) -> Iterator[VariantChunk]:
         return iter_source_chunks(self.source, self.chunk_size)
+
+    def blocks(self) -> Iterator[LineBlock] | None:
+        """The chunks' lines unparsed (:meth:`VcfSource.line_blocks`), for an engine that
+        parses them elsewhere (:func:`block_chunk`); ``None`` where the input is not read in
+        blocks (BCF, ``--region``)."""
+        return self.source.line_blocks(self.chunk_size) if reads_blocks(self.source) else None
 
 
 def iter_vcf_chunks(path: str | os.PathLike[str], chunk_size: int = 1024,

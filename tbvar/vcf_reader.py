@@ -51,6 +51,46 @@ class RawRecord:
     alts: list[str]
 
 
+#: Records per block when :meth:`VcfSource.records` reads a text VCF.
+BLOCK_RECORDS = 1024
+
+
+@dataclass(frozen=True)
+class LineBlock:
+    """Consecutive lines of a text VCF after its header, not yet decoded or parsed.
+
+    Attributes
+    ----------
+    index
+        The block's position in the file (0, 1, ...): the chunk it becomes.
+    first_record
+        0-based ordinal of its first record in the file.
+    first_line
+        1-based line number of its first line.
+    data
+        The lines as read, line ends kept (the file's last line may lack one).
+    n_records
+        Records (lines that are not blank) among them.
+    error
+        A read error after these lines: the file ends here.
+    """
+
+    index: int
+    first_record: int
+    first_line: int
+    data: bytes
+    n_records: int
+    error: VariantInputError | None = None
+
+
+def _blank(raw: bytes) -> bool:
+    """Whether a line holds only whitespace, as ``str.strip`` sees it once decoded (a line
+    that starts with a printable ASCII character is decided without decoding)."""
+    stripped = raw.strip()
+    return not stripped or (not 0x21 <= stripped[0] <= 0x7E
+                            and not raw.decode("utf-8", "replace").strip())
+
+
 def _sniff(path: str) -> tuple[bool, bool]:
     """(gzip-compressed, BCF) from the first bytes of the file."""
     with open(path, "rb") as handle:
@@ -156,8 +196,9 @@ class VcfSource:
     def _open_text(self):
         return gzip.open(self.path, "rb") if self.compressed else open(self.path, "rb")
 
-    def _lines(self) -> Iterator[tuple[int, str]]:
-        """(1-based line number, text without line end) of the whole text file."""
+    def _raw_lines(self) -> Iterator[bytes]:
+        """The whole text file's lines as bytes, line ends kept; a read error (truncated or
+        corrupt compressed data) raises :class:`VariantInputError` naming the last line read."""
         number = 0
         handle = self._open_text()
         try:
@@ -170,13 +211,22 @@ class VcfSource:
                 if not raw:
                     return
                 number += 1
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise self._fail(number, "is not valid UTF-8 text") from None
-                yield number, text.rstrip("\n").rstrip("\r")
+                yield raw
         finally:
             handle.close()
+
+    def _line_text(self, number: int, raw: bytes) -> str:
+        """Line ``number`` decoded, without its line end (``\\n``, and ``\\r`` of CRLF)."""
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise self._fail(number, "is not valid UTF-8 text") from None
+        return text.rstrip("\n").rstrip("\r")
+
+    def _lines(self) -> Iterator[tuple[int, str]]:
+        """(1-based line number, text without line end) of the whole text file."""
+        for number, raw in enumerate(self._raw_lines(), 1):
+            yield number, self._line_text(number, raw)
 
     def _read_text_header(self) -> str:
         lines: list[str] = []
@@ -257,6 +307,15 @@ class VcfSource:
             out.append(f"##contig=<ID={key}>")
         return out
 
+    def take_usage(self) -> dict[str, dict[str, bool] | list[str]]:
+        """:meth:`usage`, then forget it: the IDs used since the last call (a worker that
+        parses blocks sends them back with each block)."""
+        usage = self.usage()
+        self._used_info.clear()
+        for ids in self._used.values():
+            ids.clear()
+        return usage
+
     def usage(self) -> dict[str, dict[str, bool] | list[str]]:
         """The INFO keys (with whether they had a value), FORMAT and FILTER IDs and contigs the
         records read so far used: what :meth:`header_additions` is made from."""
@@ -279,10 +338,52 @@ class VcfSource:
         elif self.region:
             yield from self._region_records()
         else:
-            for number, text in self._lines():
-                if number <= self._header_lines or not text.strip():
+            for block in self.line_blocks(BLOCK_RECORDS):
+                yield from self.block_records(block)
+
+    def line_blocks(self, size: int) -> Iterator[LineBlock]:
+        """The records of a text VCF (no ``--region``) in blocks of ``size`` records, as read:
+        block k holds records k·size … (k+1)·size − 1 and the blank lines before them, to be
+        parsed by :meth:`block_records` (in this process or in another one).
+
+        A read error (truncated or corrupt compressed data) ends the blocks with one that holds
+        the lines read before it and the error, raised once those lines have been parsed: a
+        problem earlier in the file is reported first, as in a line-by-line read.
+        """
+        if size < 1:
+            raise ValueError("block size must be positive")
+        if self.bcf or self.region:
+            raise ValueError(f"{self.path}: line blocks need a text VCF read without a region")
+        lines: list[bytes] = []
+        records, index, first_line = 0, 0, self._header_lines + 1
+        try:
+            for number, raw in enumerate(self._raw_lines(), 1):
+                if number <= self._header_lines:
                     continue
+                lines.append(raw)
+                if not _blank(raw):
+                    records += 1
+                    if records == size:
+                        yield LineBlock(index, index * size, first_line, b"".join(lines), size)
+                        lines, records, index, first_line = [], 0, index + 1, number + 1
+        except VariantInputError as exc:
+            yield LineBlock(index, index * size, first_line, b"".join(lines), records, exc)
+            return
+        if records:
+            yield LineBlock(index, index * size, first_line, b"".join(lines), records)
+
+    def block_records(self, block: LineBlock) -> Iterator[RawRecord]:
+        """The records of a block from :meth:`line_blocks`, in order (blank lines skipped); then
+        the block's read error, if it has one."""
+        lines = block.data.split(b"\n")
+        if block.data.endswith(b"\n"):
+            lines.pop()
+        for number, raw in enumerate(lines, block.first_line):
+            text = self._line_text(number, raw)
+            if text.strip():
                 yield self._parse(number, text)
+        if block.error is not None:
+            raise block.error
 
     def _parse(self, number: int, text: str, unit: str | None = None) -> RawRecord:
         def fail(reason: str) -> VariantInputError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +17,8 @@ from tbvar.cli import main
 from tbvar.errors import VariantInputError
 from tbvar.options import MAX_HOST_WORKERS, RunOptions, host_workers
 from tbvar.output import ChunkSaver
-from tbvar.stage import HostStage
+from tbvar.stage import HostStage, ScoredChunk
+from tbvar.variants import VariantChunk
 from tests.vcf_corpus import base, header, other, rec, snv, write_genome, write_model
 
 
@@ -40,6 +42,20 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
     vcf.write_text("\n".join(header() + records) + "\n")
     return {"vcf": vcf, "genome": write_genome(root),
             "model": write_model(root / "tiny.safetensors")}
+
+
+def disk_full_at(monkeypatch: pytest.MonkeyPatch, index: int) -> Callable:
+    """Make saving chunk ``index`` fail as on a full disk (in whichever process saves it, a
+    forked worker too); the original ``ChunkSaver.__call__``."""
+    save = ChunkSaver.__call__
+
+    def disk_full(self: ChunkSaver, chunk: VariantChunk, scored: ScoredChunk) -> None:
+        if chunk.index == index:
+            raise OSError(errno.ENOSPC, "No space left on device", f"chunk-{index:06d}")
+        save(self, chunk, scored)
+
+    monkeypatch.setattr(ChunkSaver, "__call__", disk_full)
+    return save
 
 
 def _args(setup: dict, out: Path, *extra: str) -> list[str]:
@@ -99,14 +115,7 @@ def test_resume_after_a_failed_save_reuses_the_saved_chunks(
         capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "scores.vcf"
     reference = _run(setup, out)
-    save = ChunkSaver.__call__
-
-    def disk_full_at_chunk_12(self, chunk, scored):  # runs in the worker (a fork)
-        if chunk.index == 12:
-            raise OSError(errno.ENOSPC, "No space left on device", "chunk-000012")
-        save(self, chunk, scored)
-
-    monkeypatch.setattr(ChunkSaver, "__call__", disk_full_at_chunk_12)
+    save = disk_full_at(monkeypatch, 12)
     assert main(_args(setup, out, "--host-workers", "2")) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no space left on device" in err and "--resume" in err
