@@ -31,6 +31,12 @@ seconds, the main process's CPU seconds and the workers' (children's) CPU second
 variants/s against the first setting, the median of the per-repeat ratios. The per-variant CPU
 costs of the main process and of the workers are the basis of a projection to more cores.
 
+``--cores 1,2`` (one value per ``--host-workers`` setting) runs each setting on that many CPUs
+(the process's affinity, inherited by the workers): ``--host-workers 1,2 --cores 1,2`` compares
+a run on one core (threads in one process) with a run on two cores with two workers, which is
+how the pipeline grows with cores. Without it every setting may use every CPU, and the one-
+process setting's threads (read-ahead, write-behind, GIL-free encoding) use a second core too.
+
 ``--formats`` takes file suffixes and ``parquet-dataset`` (``-o DIR/``).
 
 Usage::
@@ -39,7 +45,7 @@ Usage::
     python benchmarks/pipeline_capacity.py --n 10000 --tasks 690 --formats vcf,parquet \
         --background --repeats 5
     python benchmarks/pipeline_capacity.py --n 20000 --tasks 690 --formats vcf,parquet \
-        --host-workers 1,2 --repeats 5
+        --host-workers 1,2 --cores 1,2 --repeats 5
 """
 
 from __future__ import annotations
@@ -131,23 +137,44 @@ def run(vcf: Path, genome: Path, model: Path, out: str, batch_size: int,
     return time.perf_counter() - start
 
 
+def host_worker_settings(args: argparse.Namespace) -> list[tuple[str, int, int | None]]:
+    """``(label, host workers, cores)`` per ``--host-workers`` setting (cores from ``--cores``,
+    ``None``: every core this process may use)."""
+    workers = [int(w) for w in args.host_workers.split(",")]
+    cores: list[int | None] = ([int(c) for c in args.cores.split(",")] if args.cores
+                               else [None] * len(workers))
+    if len(cores) != len(workers):
+        raise SystemExit("--cores needs one value per --host-workers setting")
+    return [(f"host_workers_{w}" if c is None else f"cores_{c}_host_workers_{w}", w, c)
+            for w, c in zip(workers, cores, strict=True)]
+
+
 def host_worker_runs(vcf: Path, genome: Path, model: Path, root: Path,
                      args: argparse.Namespace) -> dict[str, dict]:
     """Each format with every ``--host-workers`` setting, ``args.repeats`` times, interleaved;
-    wall and CPU seconds (main process, workers) and ratios against the first setting."""
-    settings = [int(w) for w in args.host_workers.split(",")]
+    wall and CPU seconds (main process, workers) and ratios against the first setting.
+
+    With ``--cores``, a setting runs on that many of this process's CPUs (its affinity, which
+    forked workers inherit, is restricted for the run and restored after it)."""
+    settings = host_worker_settings(args)
     formats = args.formats.split(",")
-    runs = {fmt: {w: {"seconds": [], "main_cpu": [], "workers_cpu": []} for w in settings}
-            for fmt in formats}
+    allowed = sorted(os.sched_getaffinity(0))
+    runs = {fmt: {label: {"seconds": [], "main_cpu": [], "workers_cpu": []}
+                  for label, _, _ in settings} for fmt in formats}
     for repeat in range(args.repeats):
         for fmt in formats:
-            for w in settings[repeat % len(settings):] + settings[:repeat % len(settings)]:
+            for label, w, cores in settings[repeat % len(settings):] + \
+                    settings[:repeat % len(settings)]:
+                os.sched_setaffinity(0, allowed[:cores] if cores else allowed)
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 main_cpu: list[float] = []
-                seconds = run(vcf, genome, model, output(root, fmt), args.batch_size,
-                              bool(args.device_ms), main_cpu, host_workers=w)
+                try:
+                    seconds = run(vcf, genome, model, output(root, fmt), args.batch_size,
+                                  bool(args.device_ms), main_cpu, host_workers=w)
+                finally:
+                    os.sched_setaffinity(0, allowed)
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                row = runs[fmt][w]
+                row = runs[fmt][label]
                 row["seconds"].append(round(seconds, 3))
                 row["main_cpu"].append(round(main_cpu[0], 3))
                 row["workers_cpu"].append(round(after.ru_utime + after.ru_stime
@@ -155,19 +182,22 @@ def host_worker_runs(vcf: Path, genome: Path, model: Path, root: Path,
     results = {}
     for fmt, by_setting in runs.items():
         out: dict[str, dict] = {}
-        for w, row in by_setting.items():
+        for label, row in by_setting.items():
             median = statistics.median(row["seconds"])
-            out[f"host_workers_{w}"] = {
+            out[label] = {
                 **row, "median_seconds": median, "variants_per_s": round(args.n / median, 1),
                 "main_cpu_us_per_variant": round(
                     statistics.median(row["main_cpu"]) / args.n * 1e6, 1),
                 "workers_cpu_us_per_variant": round(
-                    statistics.median(row["workers_cpu"]) / args.n * 1e6, 1)}
-        first = by_setting[settings[0]]["seconds"]
-        for w in settings[1:]:
-            ratios = [a / b for a, b in zip(first, by_setting[w]["seconds"], strict=True)]
-            out[f"ratio_{w}_to_{settings[0]}"] = round(statistics.median(ratios), 3)
-            out[f"ratios_{w}_to_{settings[0]}"] = [round(r, 3) for r in ratios]
+                    statistics.median(row["workers_cpu"]) / args.n * 1e6, 1),
+                "cores_busy": round(statistics.median(
+                    (m + w) / s for m, w, s in zip(row["main_cpu"], row["workers_cpu"],
+                                                   row["seconds"], strict=True)), 2)}
+        first = by_setting[settings[0][0]]["seconds"]
+        for label, _, _ in settings[1:]:
+            ratios = [a / b for a, b in zip(first, by_setting[label]["seconds"], strict=True)]
+            out[f"ratio_{label}_to_{settings[0][0]}"] = round(statistics.median(ratios), 3)
+            out[f"ratios_{label}_to_{settings[0][0]}"] = [round(r, 3) for r in ratios]
         results[fmt] = out
     return results
 
@@ -286,6 +316,8 @@ def main() -> None:
                         "--host-workers)")
     parser.add_argument("--host-workers", metavar="LIST", help="compare host worker "
                         "settings, e.g. 1,2 (tbvar score --host-workers)")
+    parser.add_argument("--cores", metavar="LIST", help="with --host-workers: the CPUs each "
+                        "setting may use, e.g. 1,2 (default: all of this process's)")
     args = parser.parse_args()
     load_start = os.getloadavg()
     torch.set_num_threads(args.threads)
