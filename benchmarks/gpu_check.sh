@@ -15,6 +15,12 @@ for precision in fp32 bf16; do  # end to end and model only, batch sized from fr
     python benchmarks/score_throughput.py --n 16384 --device cuda --precision "$precision" \
         --batch-size auto --sizes paper | tee "$out/score_$precision.json"
 done
+for batch in 256 auto; do  # the same with --cuda-graphs (full passes replayed from a graph)
+    python benchmarks/score_throughput.py --n 16384 --device cuda --precision fp32 \
+        --batch-size "$batch" --sizes paper --cuda-graphs | tee "$out/score_graphs_$batch.json"
+done
+(cd benchmarks && python cuda_graphs.py --device cuda --n 8192 --batches 64,256,1024) \
+    | tee "$out/cuda_graphs.json"  # graphs off/on, model only: variants/s and bit equality
 python benchmarks/pvalue_device.py --device cuda --passes 50 \
     | tee "$out/pvalue_device.json"  # background p-values on the GPU vs numpy on the host
 python benchmarks/pipeline_capacity.py --n 20000 --tasks 690 --formats vcf.gz,tsv,parquet \

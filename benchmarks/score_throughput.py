@@ -94,11 +94,12 @@ def timed(fn) -> float:
 
 
 def bench(size: str, n: int, batch_size: int | str, device: str, precision: str, rc: bool,
-          workdir: Path) -> dict:
+          workdir: Path, cuda_graphs: bool = False) -> dict:
     torch.manual_seed(0)
     model = TBiNet(SIZES[size]).eval()
     batch_size = resolve_batch_size(model, ScoreOptions(reverse_complement=rc), RunOptions(
-        device=device, batch_size=batch_size, precision=precision)).batch_size
+        device=device, batch_size=batch_size, precision=precision,
+        cuda_graphs=cuda_graphs)).batch_size
     genome = Genome(GENOME, cache_dir=workdir / "cache")
     variants = make_variants(genome, n)
     vcf = workdir / f"bench_{n}.vcf"
@@ -107,16 +108,18 @@ def bench(size: str, n: int, batch_size: int | str, device: str, precision: str,
     windows = build_windows(genome, alleles, model.config.sequence_length)
     ref_w, alt_w = windows.ref, windows.alt
     scorer = Scorer(model, device=device, batch_size=batch_size, precision=precision,
-                    reverse_complement=rc)
+                    reverse_complement=rc, cuda_graphs=cuda_graphs)
     scorer.score(ref_w[:batch_size], alt_w[:batch_size])  # warm-up (kernels, caches)
     model_s = timed(lambda: scorer.score(ref_w, alt_w))
     out = workdir / "out.tsv"
     e2e_s = timed(lambda: tbvar.score_vcf(vcf, genome, model, output=out, device=device,
                                           batch_size=batch_size, precision=precision,
-                                          reverse_complement=rc, scores=("lod",)))
+                                          reverse_complement=rc, scores=("lod",),
+                                          cuda_graphs=cuda_graphs))
     return {
         "model": size, "n_variants": n, "batch_size": batch_size, "device": str(scorer.device),
-        "precision": precision, "reverse_complement": rc,
+        "precision": precision, "reverse_complement": rc, "cuda_graphs": cuda_graphs,
+        "graphs_off_reason": getattr(scorer.passes, "off_reason", None),
         "sequences_per_variant": 4 if rc else 2,
         "end_to_end_variants_per_s": round(n / e2e_s, 2),
         "model_only_variants_per_s": round(n / model_s, 2),
@@ -185,6 +188,8 @@ def main() -> None:
     parser.add_argument("--libraries", default=None,
                         help="NAME=DIR,...: compare `tbvar score` with these library trees")
     parser.add_argument("--repeats", type=int, default=3, help="with --libraries")
+    parser.add_argument("--cuda-graphs", action="store_true",
+                        help="replay full passes from CUDA graphs (tbvar score --cuda-graphs)")
     args = parser.parse_args()
     if args.libraries:
         libraries = {name: Path(tree) for name, tree in
@@ -199,7 +204,7 @@ def main() -> None:
         for size in args.sizes.split(","):
             for rc in (True, False):
                 results.append(bench(size, args.n, args.batch_size, args.device,
-                                     args.precision, rc, Path(tmp)))
+                                     args.precision, rc, Path(tmp), args.cuda_graphs))
     print(json.dumps({
         "benchmark": "score_throughput", "torch": torch.__version__,
         "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),

@@ -3,7 +3,8 @@
 On CUDA a probe batch of :data:`PROBE_VARIANTS` variants (random windows, the run's precision
 and strands) measures the peak memory one variant's forward pass needs; the batch then takes
 :data:`MEMORY_SHARE` of the device's free memory, rounded down to a multiple of 64 variants
-and capped at :data:`MAX_BATCH` (beyond that a larger batch no longer raises throughput, and
+and capped at :data:`MAX_BATCH` (with ``--cuda-graphs`` each variant counts
+:data:`GRAPH_MEMORY_FACTOR` times; beyond that a larger batch no longer raises throughput, and
 the run's chunk caps it anyway). On the CPU ``auto`` is :data:`CPU_BATCH`: the forward pass
 works through a batch in cache-sized sub-batches, so a larger one gains nothing.
 
@@ -26,6 +27,9 @@ PROBE_VARIANTS = 64
 MEMORY_SHARE = 0.6
 MAX_BATCH = 8192
 CPU_BATCH = 128
+#: Memory per variant with ``--cuda-graphs``, in eager passes' memory: the graph's pool and
+#: the eager passes (a chunk's shorter last pass) each hold a pass's activations.
+GRAPH_MEMORY_FACTOR = 2
 
 
 def batch_for_memory(free_bytes: int, bytes_per_variant: float, cap: int = MAX_BATCH) -> int:
@@ -67,4 +71,6 @@ def resolve_batch_size(net: torch.nn.Module, options: ScoreOptions,
                     reverse_complement=options.reverse_complement)
     per_variant = probe_bytes_per_variant(scorer.score, scorer.sequence_length, device)
     free, _ = torch.cuda.mem_get_info(device)
-    return replace(run, batch_size=batch_for_memory(free, per_variant))
+    # a CUDA graph keeps one full pass's memory beside that of the eager passes
+    return replace(run, batch_size=batch_for_memory(
+        free, per_variant * (GRAPH_MEMORY_FACTOR if run.cuda_graphs else 1)))

@@ -164,6 +164,10 @@ class RunOptions:
         is the same, byte for byte): ``model`` (the model's device), ``host`` (numpy, in the
         host workers) or ``auto``: ``model`` on CUDA, ``host`` on the CPU (where numpy's
         lookups take less CPU time than torch's and host workers share them).
+    cuda_graphs
+        On CUDA, replay the model's full passes from a CUDA graph (:mod:`tbvar.cuda_graphs`;
+        the same outputs, bit for bit, checked at capture; off by default until measured on
+        a GPU). ``batch_size="auto"`` then leaves room for the graph's memory.
     """
 
     device: str = "auto"
@@ -182,6 +186,7 @@ class RunOptions:
     workers: int | None = None
     gpus_per_worker: float | None = None
     p_values_on: str = "auto"
+    cuda_graphs: bool = False
 
     def __post_init__(self) -> None:
         if self.p_values_on not in P_VALUES_ON:

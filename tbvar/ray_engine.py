@@ -77,7 +77,7 @@ class StageSpec:
         The genome FASTA (absolute path) and its contig map.
     options
         What is scored (the background as an absolute path).
-    device, batch_size, precision, p_values_on
+    device, batch_size, precision, p_values_on, cuda_graphs
         How the model runs (:class:`~tbvar.options.RunOptions`).
     files
         SHA-256 of the model file and of the background, the genome's fingerprint: a worker
@@ -92,6 +92,7 @@ class StageSpec:
     batch_size: int
     precision: str
     p_values_on: str
+    cuda_graphs: bool
     files: tuple[str | None, ...]
 
     def build(self) -> ScoringStage:
@@ -99,7 +100,8 @@ class StageSpec:
         background = (Background.load(self.options.background)
                       if self.options.background is not None else None)
         run = RunOptions(device=self.device, batch_size=self.batch_size,
-                         precision=self.precision, p_values_on=self.p_values_on)
+                         precision=self.precision, p_values_on=self.p_values_on,
+                         cuda_graphs=self.cuda_graphs)
         return make_stage(load_model(self.model), Genome(self.genome, contig_map=self.contig_map),
                           self.options, run, background)
 
@@ -299,7 +301,7 @@ class RayEngine:
             os.path.abspath(stage.genome.path), dict(stage.genome.contig_map),
             replace(options, background=options.background and
                     os.path.abspath(options.background)),
-            self.device, run.batch_size, run.precision, run.p_values_on,
+            self.device, run.batch_size, run.precision, run.p_values_on, run.cuda_graphs,
             (getattr(getattr(stage.scorer.model, "info", None), "sha256", None),
              background.sha256 if background is not None else None, stage.genome.fingerprint))
         if (self.workers * self.gpus > resources.get("GPU", 0)

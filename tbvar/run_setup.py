@@ -151,6 +151,7 @@ def make_stage(net: nn.Module, genome: Genome, options: ScoreOptions, run: RunOp
     size and precision."""
     labels, selected = task_selection(net, options.tasks)
     scorer = Scorer(net, device=run.device, batch_size=run.batch_size,
-                    precision=run.precision, reverse_complement=options.reverse_complement)
+                    precision=run.precision, reverse_complement=options.reverse_complement,
+                    cuda_graphs=run.cuda_graphs, notify=run.notify)
     return ScoringStage(genome, scorer, labels, selected, options, background,
                         p_values_on_model(run, scorer.device))

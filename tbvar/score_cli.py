@@ -24,11 +24,13 @@ from tbvar.scores import TASK_SCORES
 
 #: Options with a value that do not change the output: left out of the recorded command.
 UNRECORDED_OPTIONS = (*CLUSTER_OPTIONS, "--p-values-on")
+#: Flags that do not change the output: left out of the recorded command.
+UNRECORDED_FLAGS = ("--resume", "-q", "--quiet", "--cuda-graphs")
 
 
 def recorded_command(argv: list[str]) -> str:
     """The command line for the output header, without options that do not change output
-    (``--resume``, ``--quiet``, the cluster options, ``--p-values-on``)."""
+    (``--resume``, ``--quiet``, ``--cuda-graphs``, the cluster options, ``--p-values-on``)."""
     kept: list[str] = []
     value_follows = False
     for arg in argv:
@@ -36,7 +38,7 @@ def recorded_command(argv: list[str]) -> str:
             value_follows = False
         elif arg in UNRECORDED_OPTIONS:
             value_follows = True
-        elif arg not in ("--resume", "-q", "--quiet") and arg.split("=")[0] not in (
+        elif arg not in UNRECORDED_FLAGS and arg.split("=")[0] not in (
                 UNRECORDED_OPTIONS):
             kept.append(arg)
     return "tbvar " + shlex.join(kept)
@@ -65,7 +67,7 @@ def _score(args: argparse.Namespace) -> int:
         scores=[s.strip() for s in args.scores.split(",") if s.strip()],
         tasks=[t for t in args.tasks.split(",") if t.strip()] if args.tasks else None,
         top_k=args.top_k, background=args.background, force_background=args.force_background,
-        p_values_on=args.p_values_on,
+        p_values_on=args.p_values_on, cuda_graphs=args.cuda_graphs,
         command=recorded_command(getattr(args, "argv", sys.argv[1:]))), output)
     if isinstance(summary, int):
         return summary
@@ -114,6 +116,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "--background p-values are computed: model (the model's device), host "
                         "(this CPU) or auto (model on CUDA, host on the CPU); the output is the "
                         "same, byte for byte")
+    parser.add_argument("--cuda-graphs", action="store_true", help="on CUDA, replay the "
+                        "model's full passes from a CUDA graph (fewer kernel launches; the "
+                        "same output, byte for byte, checked at the first pass); off by default "
+                        "until measured on more GPUs")
     parser.add_argument("--skipped", metavar="FILE", help="also write every unscored allele "
                         "with its input line, status and reason to this TSV")
     add_engine_options(parser)

@@ -25,12 +25,13 @@ The scorer relies on the model interface only (:mod:`tbvar.architectures`):
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
 from torch import nn
 
+from tbvar.cuda_graphs import CudaGraphRecorder, GraphedPasses
 from tbvar.model import reverse_complement_codes
 from tbvar.scores import VariantScores
 from tbvar.task_pvalues import ModelNull, ModelPValues
@@ -75,11 +76,18 @@ class Scorer:
     share_windows
         Compute identical windows of a :meth:`score` call once (default); ``False``: every
         window, as a check of the shared path.
+    cuda_graphs
+        On a CUDA device, replay full passes from a CUDA graph (:mod:`tbvar.cuda_graphs`:
+        the same outputs, bit for bit, checked at capture); elsewhere it does nothing.
+    notify
+        Receives one-line notes (CUDA graphs turned off, and why).
     """
 
     def __init__(self, model: nn.Module, device: str | torch.device = "auto",
                  batch_size: int = 128, precision: str = "fp32",
-                 reverse_complement: bool = True, share_windows: bool = True) -> None:
+                 reverse_complement: bool = True, share_windows: bool = True,
+                 cuda_graphs: bool = False,
+                 notify: Callable[[str], None] | None = None) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {tuple(PRECISIONS)}")
         if batch_size < 1:
@@ -93,6 +101,17 @@ class Scorer:
         self.precision = precision
         self.reverse_complement = reverse_complement
         self.share_windows = share_windows
+        #: One eager pass of the model, or the CUDA graph's replays of full passes.
+        self.passes: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]] = (
+            GraphedPasses(self.model, self.full_pass_rows,
+                          lambda: CudaGraphRecorder(self.device), notify)
+            if cuda_graphs and self.device.type == "cuda" else self.model)
+
+    @property
+    def full_pass_rows(self) -> int:
+        """Sequences in a full forward pass: REF and ALT of ``batch_size`` variants, and their
+        reverse complements."""
+        return 2 * self.batch_size * (2 if self.reverse_complement else 1)
 
     @property
     def sequence_length(self) -> int:
@@ -112,7 +131,7 @@ class Scorer:
             codes = torch.cat([codes, reverse_complement_codes(codes)])
         dtype = PRECISIONS[self.precision]
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32):
-            return self.model(codes)
+            return self.passes(codes)
 
     @torch.inference_mode()
     def _average(self, logits: torch.Tensor, attention: torch.Tensor | None
