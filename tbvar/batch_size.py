@@ -3,10 +3,11 @@
 On CUDA a probe batch of :data:`PROBE_VARIANTS` variants (random windows, the run's precision
 and strands) measures the peak memory one variant's forward pass needs; the batch then takes
 :data:`MEMORY_SHARE` of the device's free memory, rounded down to a multiple of 64 variants
-and capped at :data:`MAX_BATCH` (with ``--cuda-graphs`` each variant counts
-:data:`GRAPH_MEMORY_FACTOR` times; beyond that a larger batch no longer raises throughput, and
-the run's chunk caps it anyway). On the CPU ``auto`` is :data:`CPU_BATCH`: the forward pass
-works through a batch in cache-sized sub-batches, so a larger one gains nothing.
+and capped at :data:`MAX_BATCH` (beyond that a larger batch no longer raises throughput, and
+the run's chunk caps it anyway). With ``--cuda-graphs`` each variant counts
+:data:`GRAPH_MEMORY_FACTOR` times and the cap is :func:`graph_batch_cap`. On the CPU ``auto``
+is :data:`CPU_BATCH`: the forward pass works through a batch in cache-sized sub-batches, so a
+larger one gains nothing.
 
 The choice is made once, before anything is scored, and recorded like any batch size (it can
 change the last float32 bits of scores, see :mod:`tbvar.options`).
@@ -30,6 +31,8 @@ CPU_BATCH = 128
 #: Memory per variant with ``--cuda-graphs``, in eager passes' memory: the graph's pool and
 #: the eager passes (a chunk's shorter last pass) each hold a pass's activations.
 GRAPH_MEMORY_FACTOR = 2
+#: Full passes a chunk of SNVs holds at the largest ``auto`` batch with ``--cuda-graphs``.
+GRAPH_PASSES_PER_CHUNK = 2
 
 
 def batch_for_memory(free_bytes: int, bytes_per_variant: float, cap: int = MAX_BATCH) -> int:
@@ -71,6 +74,15 @@ def resolve_batch_size(net: torch.nn.Module, options: ScoreOptions,
                     reverse_complement=options.reverse_complement)
     per_variant = probe_bytes_per_variant(scorer.score, scorer.sequence_length, device)
     free, _ = torch.cuda.mem_get_info(device)
-    # a CUDA graph keeps one full pass's memory beside that of the eager passes
+    if not run.cuda_graphs:
+        return replace(run, batch_size=batch_for_memory(free, per_variant))
+    # a CUDA graph keeps one full pass's memory beside that of the eager passes, and replays
+    # only full passes: a chunk should hold several
     return replace(run, batch_size=batch_for_memory(
-        free, per_variant * (GRAPH_MEMORY_FACTOR if run.cuda_graphs else 1)))
+        free, per_variant * GRAPH_MEMORY_FACTOR, graph_batch_cap(run.chunk_size)))
+
+
+def graph_batch_cap(chunk_size: int) -> int:
+    """The largest ``auto`` batch with CUDA graphs: :data:`GRAPH_PASSES_PER_CHUNK` full passes
+    in a chunk of SNVs (a chunk's shorter last pass runs without the graph)."""
+    return max(1, min(MAX_BATCH, chunk_size // GRAPH_PASSES_PER_CHUNK))

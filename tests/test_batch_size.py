@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
 
 from tbvar.batch_size import (
     CPU_BATCH,
+    GRAPH_PASSES_PER_CHUNK,
     MAX_BATCH,
     MEMORY_SHARE,
     batch_for_memory,
@@ -56,3 +59,26 @@ def test_bad_batch_sizes_are_refused() -> None:
             RunOptions(batch_size=bad)
     with pytest.raises(SystemExit):
         main(["score", "in.vcf", "--genome", "g.fa", "--batch-size", "lots", "-o", "x.tsv"])
+
+
+def test_auto_with_cuda_graphs_leaves_room_for_the_graph_and_full_passes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On CUDA (faked: the probe's bytes per variant and the free memory given), graphs count
+    each variant twice and keep two full passes in a chunk."""
+    import tbvar.batch_size as batch_size
+
+    monkeypatch.setattr(batch_size, "resolve_device", lambda device: torch.device("cuda"))
+    monkeypatch.setattr(batch_size, "Scorer", lambda *args, **kwargs: SimpleNamespace(
+        score=None, sequence_length=1000))
+    monkeypatch.setattr(batch_size, "probe_bytes_per_variant", lambda *args: 4e6)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (40 * 2**30, 80 * 2**30))
+    net = SimpleNamespace()
+
+    def auto(**run: object) -> int:
+        return resolve_batch_size(net, ScoreOptions(),
+                                  RunOptions(batch_size="auto", **run)).batch_size
+
+    plain = auto()
+    assert plain == batch_for_memory(40 * 2**30, 4e6) == 6400  # 0.6 × 40 GiB / 4 MB, by 64
+    assert auto(cuda_graphs=True, chunk_size=100_000) == 3200  # the graph's pool: half
+    assert auto(cuda_graphs=True) == 512 == 1024 // GRAPH_PASSES_PER_CHUNK  # 2 passes a chunk
