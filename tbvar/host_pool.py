@@ -7,7 +7,10 @@ files anew, the background is copied), for a file output the run's
 in order: ``prepare`` a chunk, or parse a block of input lines into its chunk and prepare that
 (its windows come back, with the IDs a block's records used; the worker keeps the prepared
 chunk), and ``finish`` it from the model's scores (saved, or the scored chunk comes back). All
-replies share one queue, keyed by chunk index. Workers ignore SIGINT (this process stops them).
+replies share one queue, keyed by chunk index. Payloads travel as parcels
+(:mod:`tbvar.parcels`): their large arrays (scores, windows) as files in a shared-memory
+directory of the pool's own, not through the pipes. Workers ignore SIGINT (this process stops
+them).
 An error in a worker comes back as the reply it stopped and is raised here as itself when that
 reply is waited for: chunks are waited for in input order, so of two bad input lines in
 different chunks the first in the file is reported, as in a run without workers.
@@ -18,12 +21,14 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import queue
+import shutil
 import signal
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 from tbvar.output import ChunkSaver
+from tbvar.parcels import pack, parcel_directory, unpack
 from tbvar.scores import VariantScores
 from tbvar.stage import HostStage, PreparedChunk, ScoredChunk
 from tbvar.variants import VariantChunk, block_chunk
@@ -63,32 +68,36 @@ def _sendable(exc: BaseException) -> BaseException:
         return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
-def _serve(stage: bytes, saver: ChunkSaver | None, source: VcfSource | None, requests: Any,
-           replies: Any) -> None:
-    """A worker's loop: requests ``(kind, index, payload)`` until ``None``; ``stage`` is the
+def _serve(stage: bytes, saver: ChunkSaver | None, source: VcfSource | None, parcels: str,
+           requests: Any, replies: Any) -> None:
+    """A worker's loop: requests ``(kind, index, parcel)`` until ``None``; ``stage`` is the
     pickled :class:`HostStage` (unpickling opens the genome's files anew: a forked worker
-    must not share the parent's file offsets); ``source`` parses line blocks."""
+    must not share the parent's file offsets); ``source`` parses line blocks; replies go as
+    parcels in the directory ``parcels``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the CLI's handler: stop quietly
     host: HostStage = pickle.loads(stage)
     prepared: dict[int, PreparedChunk] = {}
     while (request := requests.get()) is not None:
-        kind, index, payload = request
+        kind, index, parcel = request
         try:
+            payload = unpack(parcel)
             if kind == "prepare":
                 block = isinstance(payload, LineBlock)
                 prepared[index] = host.prepare(block_chunk(source, payload) if block
                                                else payload)
                 usage = source.take_usage() if block else None
-                replies.put((index, "windows", (prepared[index].windows, usage)))
+                replies.put((index, "windows", pack((prepared[index].windows, usage),
+                                                    parcels)))
                 continue
             chunk = prepared.pop(index)
             scored = host.finish(chunk, payload)
             if saver is not None:
                 saver(chunk.chunk, scored)
-            replies.put((index, "scored", None if saver is not None else scored))
+            replies.put((index, "scored", pack(None if saver is not None else scored,
+                                               parcels)))
         except Exception as exc:
-            replies.put((index, _REPLY[kind], _Failed(_sendable(exc))))
+            replies.put((index, _REPLY[kind], pack(_Failed(_sendable(exc)), parcels)))
 
 
 class HostPool:
@@ -112,11 +121,12 @@ class HostPool:
         context = _context()
         stage = pickle.dumps(host)
         self._source = source
+        self._parcels = parcel_directory()  # payloads with large arrays travel as files here
         self._replies = context.Queue()
         self._requests = [context.Queue() for _ in range(workers)]
         self._workers = [context.Process(target=_serve, name=f"tbvar-host-{k}", daemon=True,
-                                         args=(stage, saver, source, self._requests[k],
-                                               self._replies))
+                                         args=(stage, saver, source, str(self._parcels),
+                                               self._requests[k], self._replies))
                          for k in range(workers)]
         self._owner: dict[int, int] = {}
         self._arrived: dict[tuple[int, str], Any] = {}
@@ -130,7 +140,7 @@ class HostPool:
         if isinstance(item, LineBlock) and self._source is None:
             raise ValueError("line blocks need the pool's source")
         self._owner[item.index] = self._next
-        self._requests[self._next].put(("prepare", item.index, item))
+        self._requests[self._next].put(("prepare", item.index, pack(item, self._parcels)))
         self._next = (self._next + 1) % len(self._workers)
 
     def windows(self, index: int) -> Windows:
@@ -142,7 +152,8 @@ class HostPool:
 
     def finish(self, index: int, scores: VariantScores) -> None:
         """Send the model's scores of chunk ``index`` to the worker that prepared it."""
-        self._requests[self._owner.pop(index)].put(("finish", index, scores))
+        self._requests[self._owner.pop(index)].put(("finish", index,
+                                                    pack(scores, self._parcels)))
 
     def scored(self, index: int, block: bool = True) -> tuple[bool, ScoredChunk | None]:
         """Whether chunk ``index`` is finished, and its scored chunk (``None`` once saved);
@@ -169,7 +180,7 @@ class HostPool:
             if dead:
                 raise RuntimeError(f"host worker {dead[0].name} stopped (exit code "
                                    f"{dead[0].exitcode}); no output was written")
-        reply = self._arrived.pop((index, kind))
+        reply = unpack(self._arrived.pop((index, kind)))
         if isinstance(reply, _Failed):
             raise reply.error
         return reply
@@ -191,3 +202,4 @@ class HostPool:
                 worker.terminate()
                 worker.join()
         self._replies.cancel_join_thread()
+        shutil.rmtree(self._parcels, ignore_errors=True)  # parcels never opened
