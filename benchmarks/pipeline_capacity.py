@@ -76,6 +76,9 @@ from tbvar.task_pvalues import ModelNull
 REPO = Path(__file__).resolve().parents[1]
 
 
+#: ``--sequence-length 1000``: the paper's window geometry (the stub's outputs take its 75 bins).
+PAPER_WINDOW = {"sequence_length": 1000, "kernel_width": 26, "pool_size": 13}
+
 #: The stub's forward calls of the current run (each run starts again from 0 in :func:`run`,
 #: so every configuration scores the same probabilities).
 STUB_CALLS = [itertools.count()]
@@ -303,6 +306,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--device-ms", type=float, default=0.0,
                         help="simulated device time per forward call (batch), in ms")
+    parser.add_argument("--sequence-length", type=int, default=CONFIG.sequence_length,
+                        help="window length L (default 100; 1000: the paper's window, "
+                        "kernel and pooling: 75 attention bins)")
     parser.add_argument("--tasks", type=int, default=CONFIG.n_tasks,
                         help="model tasks (690 = the paper's; TSV/Parquet carry every task)")
     parser.add_argument("--background", action="store_true", help="measure the cost of "
@@ -321,7 +327,9 @@ def main() -> None:
     args = parser.parse_args()
     load_start = os.getloadavg()
     torch.set_num_threads(args.threads)
-    config = dataclasses.replace(CONFIG, n_tasks=args.tasks)
+    config = dataclasses.replace(CONFIG, n_tasks=args.tasks, **(
+        PAPER_WINDOW if args.sequence_length == 1000 else
+        {"sequence_length": args.sequence_length}))
     stub_forward(args.batch_size, config, args.device_ms)
     time_device_p_values()
     # with a simulated device, compare the CPU pipeline (model in the scoring thread) with the
@@ -356,7 +364,8 @@ def main() -> None:
                             capture_output=True, text=True).stdout.strip()
     print(json.dumps({"benchmark": "pipeline_capacity", "commit": commit,
                       "tbvar": str(Path(tbvar.__file__).parent),
-                      "variants": args.n, "tasks": args.tasks, "batch_size": args.batch_size,
+                      "variants": args.n, "tasks": args.tasks,
+                      "sequence_length": config.sequence_length, "batch_size": args.batch_size,
                       "device_ms_per_batch": args.device_ms,
                       "torch_threads": args.threads, "machine": platform.machine(),
                       "cpus": len(os.sched_getaffinity(0)),
