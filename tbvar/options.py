@@ -27,9 +27,10 @@ ORIENTATIONS = ("genome", "input")
 
 #: Where a run's scoring stage runs: this process, or a Ray cluster.
 ENGINES = ("local", "ray")
-#: Most host worker processes by default (``RunOptions.host_workers``): beyond about this many
-#: the main process (reading the input, the model) bounds a run (benchmarks/RESULTS.md).
-MAX_HOST_WORKERS = 12
+#: Most host worker processes by default (``RunOptions.host_workers``): about as many as keep
+#: up with the main process (reading the input, the model: 12.7-14.2 µs of CPU per variant at
+#: 690 tasks, a worker 132-240 µs; benchmarks/RESULTS.md), so a 16-core GPU host uses 15.
+MAX_HOST_WORKERS = 16
 #: Where a background run computes p-values (``RunOptions.p_values_on``).
 P_VALUES_ON = ("auto", "model", "host")
 #: ``RunOptions.batch_size`` chosen from the accelerator's memory (:mod:`tbvar.batch_size`).
