@@ -232,14 +232,9 @@ def block_chunk(source: VcfSource, block: LineBlock) -> VariantChunk:
     return chunk
 
 
-def reads_blocks(source: VcfSource) -> bool:
-    """Whether ``source`` is read in line blocks (a text VCF without a region)."""
-    return not (source.bcf or source.region)
-
-
 def iter_source_chunks(source: VcfSource, chunk_size: int = 1024) -> Iterator[VariantChunk]:
     """Read an opened VCF in chunks of ``chunk_size`` records, in file order."""
-    if reads_blocks(source):
+    if source.line_by_line:
         return (block_chunk(source, block) for block in source.line_blocks(chunk_size))
     return chunk_records(source.records(), chunk_size)
 
@@ -260,7 +255,7 @@ class SourceChunks:
         """The chunks' lines unparsed (:meth:`VcfSource.line_blocks`), for an engine that
         parses them elsewhere (:func:`block_chunk`); ``None`` where the input is not read in
         blocks (BCF, ``--region``)."""
-        return self.source.line_blocks(self.chunk_size) if reads_blocks(self.source) else None
+        return self.source.line_blocks(self.chunk_size) if self.source.line_by_line else None
 
 
 def iter_vcf_chunks(path: str | os.PathLike[str], chunk_size: int = 1024,

@@ -175,7 +175,7 @@ class VcfSource:
             raise VariantInputError(f"{self.path}: --region needs a bgzipped VCF (or BCF) with "
                                     "a .tbi/.csi index (bgzip the file, then tabix -p vcf or "
                                     "bcftools index)")
-        self.record_unit = "record" if self.bcf or region else "line"
+        self.record_unit = "line" if self.line_by_line else "record"
         self._defined: dict[str, set[str]] = {"INFO": set(), "FORMAT": set(), "FILTER": {"PASS"},
                                               "contig": set()}
         self._used_info: dict[str, bool] = {}
@@ -186,6 +186,12 @@ class VcfSource:
             if match:
                 self._defined[match.group(1)].add(match.group(2))
         self.n_columns = len(self.header.rstrip("\n").rsplit("\n", 1)[-1].split("\t"))
+
+    @property
+    def line_by_line(self) -> bool:
+        """Whether tbvar reads the records itself, line by line (a text VCF without a region):
+        they are numbered by line (:attr:`record_unit`) and read in :meth:`line_blocks`."""
+        return not (self.bcf or self.region)
 
     # -- header ------------------------------------------------------------------------------
     def _fail(self, number: int | None, reason: str, unit: str | None = None
@@ -352,7 +358,7 @@ class VcfSource:
         """
         if size < 1:
             raise ValueError("block size must be positive")
-        if self.bcf or self.region:
+        if not self.line_by_line:
             raise ValueError(f"{self.path}: line blocks need a text VCF read without a region")
         lines: list[bytes] = []
         records, index, first_line = 0, 0, self._header_lines + 1
@@ -461,7 +467,7 @@ class VcfSource:
         read through the index: records of a BCF or region, else lines (a tabix index cannot
         be built for a VCF with blank lines between records; it skips ``#`` lines there, which
         a plain read rejects)."""
-        return ordinal + 1 + (0 if self.bcf or self.region else self._header_lines)
+        return ordinal + 1 + (self._header_lines if self.line_by_line else 0)
 
     def _text_records(self, lines: Iterable[str], span: Span, number: Callable[[int], int],
                       unit: str | None = None) -> Iterator[RawRecord]:
